@@ -1,0 +1,109 @@
+"""Dependencies injected into the routers: settings, the registry, a served model, the body."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import Depends, Query, Request
+
+from app.config import Settings
+from app.encoding import Encoding, TransferDtype
+from app.inputs import read_image_input
+from app.preprocess import PreprocessMode, prepare
+from app.registry import ModelRegistry, ServedModel
+from app.schemas import ErrorResponse
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    return request.app.state.registry
+
+
+def get_model(model_id: str, registry: ModelRegistry = Depends(get_registry)) -> ServedModel:
+    return registry.get(model_id)
+
+
+class ArrayOptions:
+    """`encoding` and `dtype` query options, shared by every endpoint that returns arrays."""
+
+    def __init__(
+        self,
+        encoding: Encoding = Query(Encoding.base64, description="base64 (default) or list (nested JSON lists)"),
+        dtype: TransferDtype = Query(
+            TransferDtype.float32, description="float32 (exact, default); float16 or uint8 (scale/offset) are compact"
+        ),
+    ) -> None:
+        self.encoding = encoding
+        self.dtype = dtype
+
+
+async def get_model_input(
+    request: Request,
+    served: ServedModel = Depends(get_model),
+    settings: Settings = Depends(get_settings),
+    preprocess: PreprocessMode = Query(
+        PreprocessMode.auto,
+        description="auto (default): digit for files sent to a digits model, resize for other files, none for pixels",
+    ),
+) -> np.ndarray:
+    """The exact `[H, W, C]` array the model will see, from any of the three body forms."""
+    received = await read_image_input(request, settings)
+    return prepare(
+        received.image,
+        preprocess,
+        served.graph.input_shape,
+        served.card.input_range,
+        from_file=received.from_file,
+        digits_model=served.card.kind == "digits",
+    )
+
+
+IMAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "One image: a multipart file field `image`, JSON `image` (base64 or data URL), or JSON `pixels`.",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {"image": {"type": "string", "format": "binary"}},
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["image"],
+                            "properties": {"image": {"type": "string", "description": "base64 or data: URL"}},
+                        },
+                        {
+                            "type": "object",
+                            "required": ["pixels"],
+                            "properties": {
+                                "pixels": {
+                                    "type": "array",
+                                    "description": "[H][W] or [H][W][C], values in [0, 1], at the model's input size",
+                                    "items": {"type": "array"},
+                                }
+                            },
+                        },
+                    ]
+                }
+            },
+        },
+    }
+}
+
+ERROR_RESPONSES = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in {
+        404: "Unknown model or layer",
+        413: "Upload over the byte or pixel limit",
+        415: "Not a decodable PNG, JPEG, WebP, GIF or BMP image",
+        422: "Invalid option or pixel array",
+    }.items()
+}

@@ -1,0 +1,30 @@
+"""All settings in one place, read from `CONVNET_VIS_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"CONVNET_VIS_{name}", default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Operator settings; every field has a `CONVNET_VIS_<FIELD>` environment variable."""
+
+    models_dir: Path = field(default_factory=lambda: Path(_env("MODELS_DIR", str(PROJECT_ROOT / "models"))))
+    cache_dir: Path = field(default_factory=lambda: Path(_env("CACHE_DIR", str(PROJECT_ROOT / ".cache"))))
+    max_upload_bytes: int = field(default_factory=lambda: int(_env("MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))))
+    # Decoded size cap: a 10 MB PNG can still declare 40000x40000 pixels.
+    max_image_pixels: int = field(default_factory=lambda: int(_env("MAX_IMAGE_PIXELS", str(40_000_000))))
+    # Opt-in only: Lambda layers run arbitrary code when a model is loaded.
+    unsafe_model_loading: bool = field(default_factory=lambda: _env("UNSAFE_MODEL_LOADING", "0") == "1")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models_dir", Path(self.models_dir))
+        object.__setattr__(self, "cache_dir", Path(self.cache_dir))

@@ -1,0 +1,73 @@
+"""numpy arrays and images -> the contract's array objects and PNG data URLs."""
+
+from __future__ import annotations
+
+import base64
+import io
+from enum import Enum
+
+import numpy as np
+from PIL import Image
+
+
+class Encoding(str, Enum):
+    base64 = "base64"
+    list = "list"
+
+
+class TransferDtype(str, Enum):
+    float32 = "float32"
+    float16 = "float16"
+    uint8 = "uint8"
+
+
+def encode_array(
+    values: np.ndarray,
+    encoding: Encoding = Encoding.base64,
+    dtype: TransferDtype = TransferDtype.float32,
+) -> dict:
+    """`{"shape", "dtype", "data"[, "scale", "offset"]}`; uint8 decodes as `data * scale + offset`."""
+    values = np.asarray(values, dtype=np.float32)
+    result: dict = {"shape": list(values.shape), "dtype": dtype.value}
+    if dtype is TransferDtype.uint8:
+        low = float(values.min()) if values.size else 0.0
+        high = float(values.max()) if values.size else 0.0
+        scale = (high - low) / 255.0 if high > low else 1.0
+        payload = np.rint((values - low) / scale).clip(0, 255).astype(np.uint8)
+        result.update(scale=scale, offset=low)
+    else:
+        payload = values.astype("<f2" if dtype is TransferDtype.float16 else "<f4")
+    if encoding is Encoding.list:
+        result["data"] = payload.tolist()
+    else:
+        result["data"] = base64.b64encode(np.ascontiguousarray(payload).tobytes()).decode("ascii")
+    return result
+
+
+def decode_array(obj: dict) -> np.ndarray:
+    """Inverse of `encode_array`, for clients and tests."""
+    dtype = {"float32": "<f4", "float16": "<f2", "uint8": "u1"}[obj["dtype"]]
+    if isinstance(obj["data"], str):
+        values = np.frombuffer(base64.b64decode(obj["data"]), dtype=dtype).reshape(obj["shape"])
+    else:
+        values = np.asarray(obj["data"], dtype=dtype).reshape(obj["shape"])
+    values = values.astype(np.float32)
+    if obj["dtype"] == "uint8":
+        values = values * obj["scale"] + obj["offset"]
+    return values
+
+
+def png_data_url(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def prediction_payload(probabilities: np.ndarray, classes: list[str], top: int = 5) -> dict:
+    """The contract's `prediction`: every probability and the top classes, best first."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    order = np.argsort(-probabilities, kind="stable")[:top]
+    return {
+        "probabilities": probabilities.tolist(),
+        "top": [{"index": int(i), "label": classes[i], "probability": float(probabilities[i])} for i in order],
+    }

@@ -1,0 +1,63 @@
+"""The ASGI app: `uvicorn app.main:app` serves the bundled models."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from app.api import analysis, models
+from app.config import PROJECT_ROOT, Settings
+from app.errors import register_error_handlers
+from app.registry import ModelRegistry
+
+log = logging.getLogger("convnet_vis")
+
+
+def _configure_logging() -> None:
+    """uvicorn configures only its own loggers; ours must reach the console too (skipped models)."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
+def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
+    """Models load in the lifespan, not at import, so tests can build apps on their own folders."""
+    settings = settings or Settings()
+    _configure_logging()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.registry = registry if registry is not None else ModelRegistry.from_settings(settings)
+        log.info("serving %d model(s) from %s", len(app.state.registry), settings.models_dir)
+        yield
+
+    app = FastAPI(
+        title="convnet-vis",
+        version="0.1.0",
+        description="See inside convolutional networks: activations, explanations and filter patterns. "
+        "Reference: docs/api.md.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    register_error_handlers(app)
+    app.include_router(models.router)
+    app.include_router(analysis.router)
+
+    app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
+    templates = Jinja2Templates(directory=PROJECT_ROOT / "templates")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(request: Request):
+        return templates.TemplateResponse(request, "index.html", {})
+
+    return app
+
+
+app = create_app()

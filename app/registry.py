@@ -1,0 +1,133 @@
+"""Finds, loads and holds the served models: the app's only long-lived state.
+
+Models are trusted files put in the models folder by the operator. They are loaded once at
+start-up with `safe_mode`, rebuilt as a `ModelGraph` and warmed up, so no request pays for
+loading or tracing. Names from requests are looked up here, never joined into paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.config import Settings
+from app.errors import NotFound
+from app.graph import ModelGraph
+
+log = logging.getLogger("convnet_vis.registry")
+
+MODEL_SUFFIXES = (".keras", ".h5")
+
+
+def slugify(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")
+    return slug or "model"
+
+
+@dataclass
+class ModelCard:
+    """The sidecar `<stem>.json`; every field has a default for models that come without one."""
+
+    id: str
+    name: str
+    description: str = ""
+    kind: str = "image"
+    classes: list[str] = field(default_factory=list)
+    input_range: tuple[float, float] = (0.0, 1.0)
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, model_path: Path, num_classes: int) -> "ModelCard":
+        card_path = model_path.with_suffix(".json")
+        data = json.loads(card_path.read_text()) if card_path.exists() else {}
+        classes = [str(c) for c in data.get("classes", [])]
+        if len(classes) != num_classes:
+            if classes:
+                log.warning("%s: card has %d classes, model has %d; using indices", card_path, len(classes), num_classes)
+            classes = [str(i) for i in range(num_classes)]
+        low, high = data.get("input_range", (0.0, 1.0))
+        known = {"id", "name", "description", "kind", "classes", "input_range"}
+        return cls(
+            id=slugify(data.get("id", model_path.stem)),
+            name=data.get("name", model_path.stem),
+            description=data.get("description", ""),
+            kind=data.get("kind", "image"),
+            classes=classes,
+            input_range=(float(low), float(high)),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+@dataclass
+class ServedModel:
+    card: ModelCard
+    graph: ModelGraph
+    path: Path
+    file_hash: str
+
+    @property
+    def id(self) -> str:
+        return self.card.id
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_served_model(path: Path, safe_mode: bool = True) -> ServedModel:
+    import keras
+
+    model = keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
+    graph = ModelGraph(model)
+    graph.warm_up()
+    card = ModelCard.load(path, graph.num_classes)
+    return ServedModel(card=card, graph=graph, path=path, file_hash=_file_hash(path))
+
+
+class ModelRegistry:
+    def __init__(self, models: dict[str, ServedModel] | None = None) -> None:
+        self._models: dict[str, ServedModel] = dict(models or {})
+        self.skipped: dict[str, str] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ModelRegistry":
+        registry = cls()
+        folder = settings.models_dir
+        if not folder.is_dir():
+            log.error("models folder %s does not exist; serving no models", folder)
+            return registry
+        for path in sorted(p for p in folder.iterdir() if p.suffix in MODEL_SUFFIXES):
+            try:
+                served = load_served_model(path, safe_mode=not settings.unsafe_model_loading)
+            except Exception as exc:  # any broken file is skipped, the others are served
+                registry.skipped[path.name] = f"{type(exc).__name__}: {exc}"
+                log.error("skipping %s: %s: %s", path, type(exc).__name__, exc)
+                continue
+            if served.id in registry._models:
+                registry.skipped[path.name] = f"duplicate model id {served.id!r}"
+                log.error("skipping %s: model id %r is already served", path, served.id)
+                continue
+            registry._models[served.id] = served
+            log.info("serving %s from %s", served.id, path.name)
+        return registry
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def __iter__(self):
+        return iter(self._models.values())
+
+    def get(self, model_id: str) -> ServedModel:
+        try:
+            return self._models[model_id]
+        except KeyError:
+            known = ", ".join(sorted(self._models)) or "none"
+            raise NotFound(f"Unknown model {model_id!r}. Served models: {known} (GET /api/models).") from None

@@ -1,0 +1,102 @@
+"""Pydantic models for every response, so `/docs` is the API reference."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ArrayOut(BaseModel):
+    """An n-d array: C-order little-endian bytes in base64 (default) or nested lists (`encoding=list`)."""
+
+    shape: list[int]
+    dtype: str = Field(description="float32 (exact, default), float16, or uint8 with scale/offset")
+    data: str | list = Field(description="base64 of the raw bytes, or nested lists with encoding=list")
+    scale: float | None = Field(None, description="uint8 only: value = data * scale + offset")
+    offset: float | None = None
+
+
+class Health(BaseModel):
+    status: str = "ok"
+    models: int
+
+
+class ModelSummary(BaseModel):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    description: str
+    input_shape: list[int] = Field(description="[H, W, C]")
+    input_range: list[float] = Field(description="[low, high] of the values the model takes")
+    classes: list[str] = Field(description="one label per output unit")
+    parameters: int
+    kind: str = Field(description='"digits" (MNIST-style) or "image"')
+    card: dict = Field(default_factory=dict, description="the rest of the model card (accuracy, training)")
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary]
+
+
+class LayerConfig(BaseModel):
+    filters: int | None = None
+    units: int | None = None
+    kernel_size: list[int] | None = None
+    strides: list[int] | None = None
+    padding: str | None = None
+    activation: str | None = None
+    pool_size: list[int] | None = None
+
+
+class LayerInfo(BaseModel):
+    name: str = Field(description="Keras name; `outer/inner` for a layer inside a nested model")
+    class_name: str
+    output_shape: list[int | None]
+    parameters: int
+    inbound: list[str] = Field(description='layers feeding this one; "input" is the model input')
+    config: LayerConfig
+    parent: str | None = Field(None, description="the nested model this layer belongs to, if any")
+    is_container: bool = Field(False, description="a nested model, listed after its own layers")
+
+
+class ModelDetail(ModelSummary):
+    layers: list[LayerInfo]
+    default_gradcam_layer: str | None
+
+
+class LayerWeights(BaseModel):
+    layer: str
+    kernel: ArrayOut | None
+    bias: ArrayOut | None
+    variables: dict[str, ArrayOut] = Field(description="every weight of the layer by its Keras name")
+
+
+class TopClass(BaseModel):
+    index: int
+    label: str
+    probability: float
+
+
+class Prediction(BaseModel):
+    probabilities: list[float]
+    top: list[TopClass]
+
+
+class PredictResponse(BaseModel):
+    input: ArrayOut = Field(description="the exact [H, W, C] array fed to the model")
+    prediction: Prediction
+
+
+class LayerActivation(BaseModel):
+    name: str
+    class_name: str
+    shape: list[int]
+    min: float
+    max: float
+    activations: ArrayOut
+
+
+class ActivationsResponse(PredictResponse):
+    layers: list[LayerActivation]
+
+
+class ErrorResponse(BaseModel):
+    detail: str

@@ -1,0 +1,1 @@
+"""Training of the bundled MNIST models (`python -m app.train --help`)."""
