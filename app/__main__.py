@@ -21,7 +21,15 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["CONVNET_VIS_MODELS_DIR"] = os.path.abspath(args.models_dir)
     import uvicorn
 
-    uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers, log_level=args.log_level)
+    uvicorn.run(
+        "app.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        # Activation frames are base64 floats that barely compress: deflate costs more than it saves.
+        ws_per_message_deflate=False,
+    )
 
 
 if __name__ == "__main__":

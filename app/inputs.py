@@ -169,7 +169,7 @@ async def read_image_input(request: Request, settings: Settings) -> ImageInput:
     if content_type == "multipart/form-data":
         return await _read_multipart(request, body, settings)
     if content_type in ("application/json", "") and body.lstrip()[:1] in (b"{", b"["):
-        return _read_json(body, settings)
+        return read_json_body(body, settings)
     if content_type.startswith("image/") or content_type == "application/octet-stream":
         _check_upload_size(len(body), settings)
         return ImageInput(decode_image(body, settings), from_file=True)
@@ -212,7 +212,8 @@ async def _read_multipart(request: Request, body: bytes, settings: Settings) -> 
     return ImageInput(decode_image(data, settings), from_file=True)
 
 
-def _read_json(body: bytes, settings: Settings) -> ImageInput:
+def read_json_body(body: bytes | str, settings: Settings) -> ImageInput:
+    """The JSON body forms (`image` or `pixels`)."""
     try:
         payload = json.loads(body, parse_constant=_reject_constant)
     except ValueError as exc:
@@ -220,6 +221,11 @@ def _read_json(body: bytes, settings: Settings) -> ImageInput:
         if "not allowed" in message:
             raise InvalidOption(f"The JSON body contains {message.split()[0]}; send finite numbers in [0, 1].") from None
         raise InvalidOption(f"The body is not valid JSON ({message}).") from None
+    return image_from_payload(payload, settings)
+
+
+def image_from_payload(payload, settings: Settings) -> ImageInput:
+    """An already-parsed JSON object with exactly one of `image` or `pixels` (also the live channel's)."""
     if not isinstance(payload, dict) or ("image" in payload) == ("pixels" in payload):
         raise InvalidOption("The JSON body must be an object with exactly one of 'image' (base64 or data URL) or 'pixels'.")
     if "pixels" in payload:
@@ -231,4 +237,4 @@ def _read_json(body: bytes, settings: Settings) -> ImageInput:
     return ImageInput(decode_image(data, settings), from_file=True)
 
 
-__all__ = ["ImageInput", "read_image_input", "decode_image", "pixels_to_image", "SUPPORTED_FORMATS"]
+__all__ = ["ImageInput", "read_image_input", "read_json_body", "image_from_payload", "decode_image", "pixels_to_image", "SUPPORTED_FORMATS"]

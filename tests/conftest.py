@@ -60,3 +60,12 @@ def b64(data: bytes) -> str:
 
 def arr(obj: dict) -> np.ndarray:
     return decode_array(obj)
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """The real app under uvicorn in its own process, on a free loopback port."""
+    from bench.server import running_server
+
+    with running_server(MODELS_DIR) as url:
+        yield url

@@ -1,0 +1,127 @@
+"""The live channel: activations over a WebSocket while the user draws.
+
+`WS /api/models/{model_id}/live[?encoding=&dtype=]`. The client sends JSON text messages
+`{"seq": n, "pixels": [[...]]}` (or `"image"`, plus optional `"layers"` and `"preprocess"`),
+as often as it likes. The server keeps only the newest unanswered message: while one is being
+computed, newer ones replace each other and the replaced ones are dropped, never queued, so the
+answer always describes the latest drawing. Each answer is the `activations` response plus
+`seq` and `dropped` (messages skipped since the previous answer); a bad message gets
+`{"seq", "error": {"status", "detail"}}` and the channel stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from app.api.analysis import activations_payload
+from app.encoding import Encoding, TransferDtype
+from app.errors import InvalidOption, VisualizerError
+from app.inputs import image_from_payload
+from app.preprocess import PreprocessMode, prepare
+from app.registry import ServedModel
+
+router = APIRouter(tags=["live"])
+
+
+@dataclass
+class _Options:
+    encoding: Encoding
+    dtype: TransferDtype
+
+
+def _answer(served: ServedModel, settings, message: dict, options: _Options) -> dict:
+    received = image_from_payload({k: message[k] for k in ("image", "pixels") if k in message}, settings)
+    try:
+        mode = PreprocessMode(message.get("preprocess", "auto"))
+        message_options = _Options(
+            Encoding(message.get("encoding", options.encoding.value)),
+            TransferDtype(message.get("dtype", options.dtype.value)),
+        )
+    except ValueError as exc:
+        raise InvalidOption(f"{exc}. See the live channel in docs/api.md.") from None
+    layers = message.get("layers")
+    if layers is not None and not (isinstance(layers, list) and all(isinstance(n, str) for n in layers)):
+        raise InvalidOption("'layers' must be a list of layer names.")
+    model_input = prepare(
+        received.image,
+        mode,
+        served.graph.input_shape,
+        served.card.input_range,
+        from_file=received.from_file,
+        digits_model=served.card.kind == "digits",
+    )
+    return activations_payload(served, model_input, layers, message_options)
+
+
+def _reject_constant(value: str):
+    raise ValueError(f"{value} is not allowed; send finite numbers in [0, 1]")
+
+
+@router.websocket("/api/models/{model_id}/live")
+async def live(
+    websocket: WebSocket,
+    model_id: str,
+    encoding: Encoding = Encoding.base64,
+    dtype: TransferDtype = TransferDtype.float32,
+) -> None:
+    registry = websocket.app.state.registry
+    settings = websocket.app.state.settings
+    await websocket.accept()
+    try:
+        served = registry.get(model_id)
+    except VisualizerError as exc:
+        await websocket.send_json({"seq": None, "error": {"status": exc.status_code, "detail": exc.detail}})
+        await websocket.close(code=4404)
+        return
+    options = _Options(encoding, dtype)
+    latest: list[str] = []  # at most one pending message: the newest
+    dropped = 0
+    arrived = asyncio.Event()
+
+    async def receive() -> None:
+        nonlocal dropped
+        while True:
+            text = await websocket.receive_text()
+            if latest:
+                dropped += 1
+                latest[0] = text
+            else:
+                latest.append(text)
+            arrived.set()
+
+    receiver = asyncio.create_task(receive())
+    try:
+        while True:
+            waiter = asyncio.create_task(arrived.wait())
+            await asyncio.wait({receiver, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if receiver.done():
+                waiter.cancel()
+                break
+            arrived.clear()
+            text = latest.pop()
+            skipped, dropped = dropped, 0
+            seq = None
+            try:
+                message = json.loads(text, parse_constant=_reject_constant)
+                if not isinstance(message, dict):
+                    raise InvalidOption("Each message must be a JSON object with 'pixels' or 'image'.")
+                seq = message.get("seq")
+                answer = await run_in_threadpool(_answer, served, settings, message, options)
+                await websocket.send_json({"seq": seq, "dropped": skipped, **answer})
+            except VisualizerError as exc:
+                await websocket.send_json({"seq": seq, "error": {"status": exc.status_code, "detail": exc.detail}})
+            except ValueError as exc:
+                await websocket.send_json({"seq": seq, "error": {"status": 422, "detail": f"Invalid JSON: {exc}"}})
+    except WebSocketDisconnect:
+        pass
+    finally:
+        receiver.cancel()
+        try:
+            await receiver
+        except (asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+            pass

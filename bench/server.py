@@ -1,0 +1,62 @@
+"""Start the real server in its own process, for the benchmark and the end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(models_dir: Path | None = None, workers: int = 1, env: dict | None = None, timeout: float = 120):
+    """Yield the base URL of `python -m app serve` on a free loopback port; stop it afterwards."""
+    port = free_port()
+    cache = tempfile.mkdtemp(prefix="convnet-vis-cache-")
+    environment = {
+        **os.environ,
+        "CONVNET_VIS_MODELS_DIR": str(models_dir or PROJECT_ROOT / "models"),
+        "CONVNET_VIS_CACHE_DIR": cache,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **(env or {}),
+    }
+    log = tempfile.NamedTemporaryFile("w+", prefix="convnet-vis-server-", suffix=".log", delete=False)
+    command = [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", str(workers)]
+    process = subprocess.Popen(
+        command + ["--log-level", "warning"], cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                if httpx.get(url + "/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"the server did not start:\n{log.read()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
