@@ -80,8 +80,10 @@ class ModelGraph:
         self.num_classes = int(output.shape[-1])
         self.all_outputs = keras.Model(self.input_tensor, [*self._tensors, logits], name=f"{model.name}_graph")
         self.logits_model = keras.Model(self.input_tensor, logits)
+        self.output_model = keras.Model(self.input_tensor, output)
         self._output_index = self.nodes[self._last_name].output_index
         self._lock = threading.Lock()
+        self._compiled: dict = {}
         self._forward = tf.function(
             self._forward_impl,
             input_signature=[tf.TensorSpec((None, *self.input_shape), tf.float32)],
@@ -182,6 +184,31 @@ class ModelGraph:
         """All layer outputs for a batch, as numpy; compiled once, safe to call from many threads."""
         result = self._forward(tf.convert_to_tensor(images, tf.float32))
         return keras.tree.map_structure(lambda t: t.numpy(), result)
+
+    def compiled(self, key, build):
+        """A `tf.function` made once per model and key (a method and its layer), shared by all threads."""
+        function = self._compiled.get(key)
+        if function is None:
+            with self._lock:
+                function = self._compiled.get(key)
+                if function is None:
+                    function = self._compiled[key] = build()
+        return function
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities only, for batched methods that need no layer outputs."""
+
+        def build():
+            model, ends_in_softmax = self.output_model, self.ends_in_softmax
+
+            @tf.function(input_signature=[tf.TensorSpec((None, *self.input_shape), tf.float32)])
+            def run(batch):
+                output = model(batch, training=False)
+                return output if ends_in_softmax else tf.nn.softmax(output, axis=-1)
+
+            return run
+
+        return self.compiled("probabilities", build)(tf.convert_to_tensor(images, tf.float32)).numpy()
 
     def warm_up(self) -> None:
         with self._lock:

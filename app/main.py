@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app.api import analysis, live, models
+from app.api import analysis, explain, live, models
 from app.config import PROJECT_ROOT, Settings
 from app.errors import register_error_handlers
 from app.registry import ModelRegistry
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.include_router(models.router)
     app.include_router(analysis.router)
     app.include_router(live.router)
+    app.include_router(explain.router)
 
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     templates = Jinja2Templates(directory=PROJECT_ROOT / "templates")

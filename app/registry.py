@@ -86,8 +86,11 @@ def load_served_model(path: Path, safe_mode: bool = True) -> ServedModel:
     import keras
 
     model = keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
+    from app.viz import gradients
+
     graph = ModelGraph(model)
     graph.warm_up()
+    gradients.warm_up(graph)
     card = ModelCard.load(path, graph.num_classes)
     return ServedModel(card=card, graph=graph, path=path, file_hash=_file_hash(path))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_serializer
 
 
 class ArrayOut(BaseModel):
@@ -13,6 +13,11 @@ class ArrayOut(BaseModel):
     data: str | list = Field(description="base64 of the raw bytes, or nested lists with encoding=list")
     scale: float | None = Field(None, description="uint8 only: value = data * scale + offset")
     offset: float | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler):
+        """`scale` and `offset` appear only with dtype uint8, as the contract shows arrays."""
+        return {key: value for key, value in handler(self).items() if value is not None}
 
 
 class Health(BaseModel):
@@ -100,3 +105,36 @@ class ActivationsResponse(PredictResponse):
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+class Explanation(PredictResponse):
+    class_index: int
+    label: str
+    heatmap: ArrayOut = Field(description="[H, W] in [0, 1] at the input size")
+    overlay: str = Field(description="data:image/png;base64 of the heatmap (inferno) over the input")
+
+
+class GradcamResponse(Explanation):
+    method: str
+    layer: str
+    raw: ArrayOut = Field(description="[h, w]: ReLU(sum_k alpha_k A_k) at the layer's resolution, unnormalised")
+
+
+class OcclusionResponse(Explanation):
+    patch: int
+    stride: int
+    fill: float
+    positions: int
+    grid: ArrayOut = Field(description="[rows, cols]: p_K(original) - p_K(occluded) per patch position")
+
+
+class SaliencyResponse(Explanation):
+    method: str
+    raw: ArrayOut = Field(description="gradient/smoothgrad: [H, W]; integrated_gradients: [H, W, C] signed")
+    absolute: bool | None = None
+    samples: int | None = None
+    noise_level: float | None = None
+    steps: int | None = None
+    baseline: float | None = None
+    attribution_sum: float | None = Field(None, description="integrated_gradients: sum of the attributions")
+    score_difference: float | None = Field(None, description="integrated_gradients: S(input) - S(baseline)")

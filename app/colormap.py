@@ -1,0 +1,52 @@
+"""Heatmaps -> coloured PNG overlays on the model input.
+
+The colormap is matplotlib's *inferno*: perceptually uniform (equal steps in value look like equal
+steps in colour), readable in grey and by colour-blind readers, dark = 0 and pale yellow = 1. It
+is evaluated from the degree-6 polynomial fit by Matt Zucker (shadertoy WlfXRN), within about 1%
+of matplotlib's table, so no plotting library is needed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+_INFERNO = np.array(
+    [
+        [0.0002189403691192265, 0.001651004631001012, -0.01948089843709184],
+        [0.1065134194856116, 0.5639564367884091, 3.932712388889277],
+        [11.60249308247187, -3.972853965665698, -15.9423941062914],
+        [-41.70399613139459, 17.43639888205313, 44.35414519872813],
+        [77.162935699427, -33.40235894210092, -81.80730925738993],
+        [-71.31942824499214, 32.62606426397723, 73.20951985803202],
+        [25.13112622477341, -12.24266895238567, -23.07032500287172],
+    ]
+)
+OVERLAY_MIN_SIDE = 224  # small inputs (28x28) are enlarged, pixel for pixel, to be visible
+HEAT_OPACITY = 0.6
+
+
+def inferno(values: np.ndarray) -> np.ndarray:
+    """[...] in [0, 1] -> [..., 3] RGB in [0, 1]."""
+    t = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)[..., None]
+    rgb = np.zeros(t.shape[:-1] + (3,))
+    for coefficients in _INFERNO[::-1]:
+        rgb = rgb * t + coefficients
+    return np.clip(rgb, 0.0, 1.0)
+
+
+def input_as_rgb(model_input: np.ndarray, input_range: tuple[float, float]) -> np.ndarray:
+    low, high = input_range
+    image = np.clip((model_input - low) / max(high - low, 1e-12), 0.0, 1.0)
+    return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
+
+
+def overlay(model_input: np.ndarray, heatmap: np.ndarray, input_range: tuple[float, float]) -> Image.Image:
+    """The input in grey-scale under the coloured heatmap, enlarged to at least 224 px a side."""
+    base = input_as_rgb(model_input, input_range).mean(axis=-1, keepdims=True)
+    blended = (1 - HEAT_OPACITY) * base + HEAT_OPACITY * inferno(heatmap)
+    image = Image.fromarray((blended * 255).round().astype(np.uint8), "RGB")
+    factor = max(1, -(-OVERLAY_MIN_SIDE // min(image.size)))
+    if factor > 1:
+        image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+    return image

@@ -1,0 +1,36 @@
+"""Vanilla gradient saliency: Simonyan, Vedaldi & Zisserman 2014, "Deep Inside Convolutional
+Networks: Visualising Image Classification Models and Saliency Maps" (ICLR workshop), section 3.1:
+M_ij = max_c |d S / d x_ijc|, S the pre-softmax class score.
+
+`absolute=False` gives the signed map sum_c d S / d x_ijc instead: Adebayo et al. 2018 ("Sanity
+Checks for Saliency Maps") show that absolute values keep the input's edges even when the
+model's top layers are randomised, while signed maps reveal that the explanation changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.graph import ModelGraph
+from app.viz.base import Attribution, Progress, normalise
+from app.viz.gradients import input_gradients
+
+
+@dataclass(frozen=True)
+class Options:
+    absolute: bool = True
+
+
+def saliency_map(gradients: np.ndarray, absolute: bool = True) -> np.ndarray:
+    """[..., H, W, C] gradients -> [..., H, W]: max_c of the magnitude, or the signed sum over c."""
+    return np.abs(gradients).max(axis=-1) if absolute else gradients.sum(axis=-1)
+
+
+def attribute(
+    graph: ModelGraph, model_input: np.ndarray, class_index: int, options: Options, progress: Progress | None = None
+) -> Attribution:
+    gradients, _ = input_gradients(graph, model_input[None], class_index)
+    raw = saliency_map(gradients[0], options.absolute).astype(np.float32)
+    return Attribution(raw=raw, heatmap=normalise(np.abs(raw)), extras={"absolute": options.absolute})
