@@ -59,7 +59,7 @@ def decode_array(obj: dict) -> np.ndarray:
 
 def png_data_url(image: Image.Image) -> str:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", compress_level=1)  # 3x faster than the default, ~20% larger
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

@@ -98,7 +98,104 @@ def bench_activations(url: str, model_id: str, repeats: int, report: Report) -> 
     report.ratio("activations HTTP (JSON pixels, base64 float32)", "baseline: all-layer eager call (in-process)")
 
 
-CASES = {"activations": bench_activations}
+def load_graph(model_id: str):
+    import keras
+
+    from app.graph import ModelGraph
+
+    model = keras.saving.load_model(PROJECT_ROOT / "models" / f"{model_id}.keras", compile=False)
+    return ModelGraph(model)
+
+
+def post_timer(client: httpx.Client, url: str, bodies: list[str]):
+    counter = iter(range(10**9))
+
+    def call():
+        response = client.post(url, content=bodies[next(counter) % len(bodies)], headers={"content-type": "application/json"})
+        response.raise_for_status()
+
+    return call
+
+
+def bench_gradcam(url: str, model_id: str, repeats: int, report: Report) -> None:
+    """Issue 4: Grad-CAM over HTTP vs the keras.io example (eager tape, model rebuilt per call)."""
+    import keras
+    import tensorflow as tf
+
+    digits = sample_digits(16)
+    bodies = [json.dumps({"pixels": d.tolist()}) for d in digits]
+    with httpx.Client(timeout=60) as client:
+        report.add("gradcam HTTP (default layer, top class)", timed(post_timer(client, f"{url}/api/models/{model_id}/gradcam", bodies), repeats))
+        report.add("gradcam++ HTTP", timed(post_timer(client, f"{url}/api/models/{model_id}/gradcam?method=gradcam%2B%2B", bodies), repeats))
+
+    graph = load_graph(model_id)
+    all_layers, layer = graph.all_outputs, graph.default_gradcam_layer
+    conv_output = all_layers.outputs[graph.nodes[layer].output_index]
+    logits_output = all_layers.outputs[-1]  # the pre-softmax scores (keras.io sets activation=None)
+
+    def keras_io_gradcam():
+        # keras.io "Grad-CAM class activation visualization", make_gradcam_heatmap, as published
+        grad_model = keras.Model(all_layers.inputs, [conv_output, logits_output])
+        with tf.GradientTape() as tape:
+            last_conv_layer_output, preds = grad_model(digits[:1, ..., None])
+            pred_index = tf.argmax(preds[0])
+            class_channel = preds[:, pred_index]
+        grads = tape.gradient(class_channel, last_conv_layer_output)
+        pooled_grads = tf.reduce_mean(grads, axis=(0, 1, 2))
+        heatmap = last_conv_layer_output[0] @ pooled_grads[..., tf.newaxis]
+        heatmap = tf.maximum(tf.squeeze(heatmap), 0) / tf.math.reduce_max(heatmap)
+        return heatmap.numpy()
+
+    from app.viz import gradcam
+
+    report.add("baseline: keras.io Grad-CAM (in-process)", timed(keras_io_gradcam, repeats))
+    image = digits[0][..., None]
+    report.add("gradcam method (in-process, compiled)", timed(lambda: gradcam.attribute(graph, image, 7, gradcam.Options(layer)), repeats))
+    report.ratio("gradcam HTTP (default layer, top class)", "baseline: keras.io Grad-CAM (in-process)", "[target <= 0.2]")
+    report.ratio("gradcam method (in-process, compiled)", "baseline: keras.io Grad-CAM (in-process)", "[like for like]")
+
+
+def bench_occlusion(url: str, model_id: str, repeats: int, report: Report) -> None:
+    """Issue 4: batched occlusion over HTTP vs one forward pass per patch, in-process."""
+    digits = sample_digits(4)
+    bodies = [json.dumps({"pixels": d.tolist()}) for d in digits]
+    repeats = max(10, repeats // 5)
+    with httpx.Client(timeout=120) as client:
+        report.add("occlusion HTTP (patch 4, stride 2: 169 positions)", timed(post_timer(client, f"{url}/api/models/{model_id}/occlusion", bodies), repeats))
+        report.add("occlusion HTTP (patch 2, stride 1: 729 positions)", timed(post_timer(client, f"{url}/api/models/{model_id}/occlusion?patch=2&stride=1", bodies), repeats))
+
+    model = load_graph(model_id).model
+    x = digits[0][..., None]
+
+    def per_patch_loop(patch=4, stride=2):
+        p = model(x[None], training=False)[0].numpy()
+        k = int(np.argmax(p))
+        grid = []
+        for y in range(0, 28 - patch + 1, stride):
+            for xx in range(0, 28 - patch + 1, stride):
+                occluded = x.copy()
+                occluded[y : y + patch, xx : xx + patch] = 0
+                grid.append(p[k] - model(occluded[None], training=False)[0, k].numpy())
+        return grid
+
+    report.add("baseline: per-patch loop, 169 positions (in-process)", timed(per_patch_loop, max(5, repeats // 2), warmup=1))
+    report.ratio("occlusion HTTP (patch 4, stride 2: 169 positions)", "baseline: per-patch loop, 169 positions (in-process)", "[target <= 0.2]")
+
+
+def bench_saliency(url: str, model_id: str, repeats: int, report: Report) -> None:
+    """Issue 4: the input-gradient methods at their defaults (no baseline asked for)."""
+    bodies = [json.dumps({"pixels": d.tolist()}) for d in sample_digits(8)]
+    with httpx.Client(timeout=120) as client:
+        for method in ("gradient", "smoothgrad", "integrated_gradients"):
+            report.add(f"saliency {method} HTTP (defaults)", timed(post_timer(client, f"{url}/api/models/{model_id}/saliency?method={method}", bodies), max(10, repeats // 4)))
+
+
+CASES = {
+    "activations": bench_activations,
+    "gradcam": bench_gradcam,
+    "occlusion": bench_occlusion,
+    "saliency": bench_saliency,
+}
 
 
 def main(argv: list[str] | None = None) -> None:

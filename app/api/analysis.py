@@ -6,7 +6,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import ERROR_RESPONSES, IMAGE_BODY, ArrayOptions, get_model, get_model_input
+from app.api.deps import ERROR_RESPONSES, IMAGE_BODY, ArrayOptions, get_array_options, get_model, get_model_input
 from app.encoding import encode_array, prediction_payload
 from app.registry import ServedModel
 from app.schemas import ActivationsResponse, PredictResponse
@@ -45,7 +45,7 @@ def activations_payload(served: ServedModel, model_input: np.ndarray, layers: li
 async def predict(
     served: ServedModel = Depends(get_model),
     model_input: np.ndarray = Depends(get_model_input),
-    options: ArrayOptions = Depends(),
+    options: ArrayOptions = Depends(get_array_options),
 ) -> dict:
     result = await run_in_threadpool(served.graph.run, model_input[None])
     return {
@@ -60,7 +60,7 @@ async def predict(
 async def layer_activations(
     served: ServedModel = Depends(get_model),
     model_input: np.ndarray = Depends(get_model_input),
-    options: ArrayOptions = Depends(),
+    options: ArrayOptions = Depends(get_array_options),
     layers: str | None = Query(None, description="comma-separated layer names; default: every layer"),
 ) -> dict:
     return await run_in_threadpool(activations_payload, served, model_input, split_names(layers), options)

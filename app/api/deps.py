@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from fastapi import Depends, Query, Request
 
@@ -13,30 +15,37 @@ from app.registry import ModelRegistry, ServedModel
 from app.schemas import ErrorResponse
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies are `async` on purpose: FastAPI runs a plain `def` dependency in the threadpool,
+# and each such hop cost about a millisecond per request next to TensorFlow's threads.
+
+
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     return request.app.state.registry
 
 
-def get_model(model_id: str, registry: ModelRegistry = Depends(get_registry)) -> ServedModel:
+async def get_model(model_id: str, registry: ModelRegistry = Depends(get_registry)) -> ServedModel:
     return registry.get(model_id)
 
 
+@dataclass(frozen=True)
 class ArrayOptions:
     """`encoding` and `dtype` query options, shared by every endpoint that returns arrays."""
 
-    def __init__(
-        self,
-        encoding: Encoding = Query(Encoding.base64, description="base64 (default) or list (nested JSON lists)"),
-        dtype: TransferDtype = Query(
-            TransferDtype.float32, description="float32 (exact, default); float16 or uint8 (scale/offset) are compact"
-        ),
-    ) -> None:
-        self.encoding = encoding
-        self.dtype = dtype
+    encoding: Encoding = Encoding.base64
+    dtype: TransferDtype = TransferDtype.float32
+
+
+async def get_array_options(
+    encoding: Encoding = Query(Encoding.base64, description="base64 (default) or list (nested JSON lists)"),
+    dtype: TransferDtype = Query(
+        TransferDtype.float32, description="float32 (exact, default); float16 or uint8 (scale/offset) are compact"
+    ),
+) -> ArrayOptions:
+    return ArrayOptions(encoding, dtype)
 
 
 async def get_model_input(

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import ERROR_RESPONSES, IMAGE_BODY, ArrayOptions, get_model, get_model_input
+from app.api.deps import ERROR_RESPONSES, IMAGE_BODY, ArrayOptions, get_array_options, get_model, get_model_input
 from app.colormap import overlay
 from app.encoding import encode_array, png_data_url, prediction_payload
 from app.errors import InvalidOption, VisualizerError
@@ -128,7 +128,7 @@ async def respond(stream: bool, job: Callable[[Callable | None], dict], schema):
 async def gradcam_endpoint(
     served: ServedModel = Depends(get_model),
     model_input: np.ndarray = Depends(get_model_input),
-    arrays: ArrayOptions = Depends(),
+    arrays: ArrayOptions = Depends(get_array_options),
     class_index: int | None = CLASS_INDEX,
     layer: str | None = Query(None, description="a layer with a spatial output; default: default_gradcam_layer"),
     method: GradcamMethod = Query(GradcamMethod.gradcam, description="gradcam (Selvaraju 2017) or gradcam++"),
@@ -147,7 +147,7 @@ async def gradcam_endpoint(
 async def occlusion_endpoint(
     served: ServedModel = Depends(get_model),
     model_input: np.ndarray = Depends(get_model_input),
-    arrays: ArrayOptions = Depends(),
+    arrays: ArrayOptions = Depends(get_array_options),
     class_index: int | None = CLASS_INDEX,
     patch: int | None = Query(None, description="patch side in pixels; default: about 1/7 of the input side"),
     stride: int | None = Query(None, description="step between patches; default: half the patch (at least 1)"),
@@ -189,7 +189,7 @@ async def occlusion_endpoint(
 async def saliency_endpoint(
     served: ServedModel = Depends(get_model),
     model_input: np.ndarray = Depends(get_model_input),
-    arrays: ArrayOptions = Depends(),
+    arrays: ArrayOptions = Depends(get_array_options),
     method: SaliencyMethod = Query(SaliencyMethod.gradient, description="gradient, smoothgrad or integrated_gradients"),
     class_index: int | None = CLASS_INDEX,
     samples: int = Query(50, description=f"smoothgrad: noisy copies averaged (1 to {MAX_SAMPLES})"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from app.api.deps import ERROR_RESPONSES, ArrayOptions, get_model, get_registry
+from app.api.deps import ERROR_RESPONSES, ArrayOptions, get_array_options, get_model, get_registry
 from app.encoding import encode_array
 from app.errors import InvalidOption, NotFound
 from app.registry import ModelRegistry, ServedModel
@@ -56,17 +56,17 @@ def find_node(served: ServedModel, layer_name: str):
 
 
 @router.get("/health", response_model=Health)
-def health(registry: ModelRegistry = Depends(get_registry)) -> Health:
+async def health(registry: ModelRegistry = Depends(get_registry)) -> Health:
     return Health(status="ok", models=len(registry))
 
 
 @router.get("/models", response_model=ModelList)
-def list_models(registry: ModelRegistry = Depends(get_registry)) -> ModelList:
+async def list_models(registry: ModelRegistry = Depends(get_registry)) -> ModelList:
     return ModelList(models=[summarize(served) for served in registry])
 
 
 @router.get("/models/{model_id}", response_model=ModelDetail, responses=ERROR_RESPONSES)
-def model_detail(served: ServedModel = Depends(get_model)) -> ModelDetail:
+async def model_detail(served: ServedModel = Depends(get_model)) -> ModelDetail:
     graph = served.graph
     layers = [
         LayerInfo(
@@ -86,7 +86,7 @@ def model_detail(served: ServedModel = Depends(get_model)) -> ModelDetail:
 
 @router.get("/models/{model_id}/layers/{layer_name:path}/weights", response_model=LayerWeights, responses=ERROR_RESPONSES)
 def layer_weights(
-    layer_name: str, served: ServedModel = Depends(get_model), options: ArrayOptions = Depends()
+    layer_name: str, served: ServedModel = Depends(get_model), options: ArrayOptions = Depends(get_array_options)
 ) -> LayerWeights:
     node = find_node(served, layer_name)
     if node.is_container or not node.layer.weights:
