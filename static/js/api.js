@@ -1,0 +1,151 @@
+// The only module that talks to the server: the public REST API and the live channel.
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+async function request(path, options = {}) {
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (error) {
+    throw new ApiError(0, "The server cannot be reached. Is it still running?");
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    throw new ApiError(response.status, (body && body.detail) || `${response.status} ${response.statusText}`);
+  }
+  return body;
+}
+
+function layerPath(name) {
+  return name.split("/").map(encodeURIComponent).join("/");
+}
+
+function postJson(path, payload) {
+  return request(path, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(payload),
+  });
+}
+
+export const api = {
+  models: () => request("/api/models"),
+  model: (id) => request(`/api/models/${encodeURIComponent(id)}`),
+  weights: (id, layer) => request(`/api/models/${encodeURIComponent(id)}/layers/${layerPath(layer)}/weights`),
+
+  activationsForFile(id, file) {
+    const form = new FormData();
+    form.append("image", file);
+    return request(`/api/models/${encodeURIComponent(id)}/activations?dtype=float16`, { method: "POST", body: form });
+  },
+
+  activationsForPixels(id, pixels, preprocess = "none") {
+    return postJson(`/api/models/${encodeURIComponent(id)}/activations?dtype=float16&preprocess=${preprocess}`, { pixels });
+  },
+
+  // endpoint: gradcam | occlusion | saliency; the model input is sent as it is (preprocess=none).
+  explain(id, endpoint, params, pixels) {
+    const query = new URLSearchParams({ ...params, preprocess: "none" });
+    return postJson(`/api/models/${encodeURIComponent(id)}/${endpoint}?${query}`, { pixels });
+  },
+};
+
+// --- arrays -------------------------------------------------------------------------------
+const HALF = (() => {
+  // float16 bit pattern -> float32 value, for all 65536 patterns
+  const table = new Float32Array(65536);
+  for (let bits = 0; bits < 65536; bits++) {
+    const sign = bits & 0x8000 ? -1 : 1;
+    const exponent = (bits >> 10) & 0x1f;
+    const fraction = bits & 0x3ff;
+    if (exponent === 0) table[bits] = sign * 2 ** -14 * (fraction / 1024);
+    else if (exponent === 31) table[bits] = fraction ? NaN : sign * Infinity;
+    else table[bits] = sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+  }
+  return table;
+})();
+
+function base64Bytes(text) {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+// A contract array object -> {shape, data: Float32Array} (row-major, channels last).
+export function decodeArray(obj) {
+  let values;
+  if (Array.isArray(obj.data)) {
+    values = Float32Array.from(obj.data.flat(Infinity));
+  } else {
+    const bytes = base64Bytes(obj.data);
+    if (obj.dtype === "float32") values = new Float32Array(bytes.buffer);
+    else if (obj.dtype === "float16") {
+      const half = new Uint16Array(bytes.buffer);
+      values = new Float32Array(half.length);
+      for (let i = 0; i < half.length; i++) values[i] = HALF[half[i]];
+    } else {
+      values = new Float32Array(bytes.length);
+      for (let i = 0; i < bytes.length; i++) values[i] = bytes[i] * obj.scale + obj.offset;
+    }
+  }
+  return { shape: obj.shape, data: values };
+}
+
+// --- live channel -------------------------------------------------------------------------
+// Sends drawing updates over a WebSocket; the server answers the newest and drops stale ones.
+export class LiveChannel {
+  constructor(modelId, { onAnswer, onStatus }) {
+    this.modelId = modelId;
+    this.onAnswer = onAnswer;
+    this.onStatus = onStatus;
+    this.pending = null;
+    this.closed = false;
+    this.retry = 250;
+    this.connect();
+  }
+
+  connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const url = `${scheme}://${location.host}/api/models/${encodeURIComponent(this.modelId)}/live?dtype=float16`;
+    this.socket = new WebSocket(url);
+    this.socket.onopen = () => {
+      this.retry = 250;
+      this.onStatus("live");
+      if (this.pending) this.flush();
+    };
+    this.socket.onmessage = (event) => this.onAnswer(JSON.parse(event.data));
+    this.socket.onclose = () => {
+      if (this.closed) return;
+      this.onStatus("offline");
+      setTimeout(() => !this.closed && this.connect(), this.retry);
+      this.retry = Math.min(this.retry * 2, 5000);
+    };
+    this.socket.onerror = () => {};
+  }
+
+  get open() {
+    return this.socket && this.socket.readyState === WebSocket.OPEN;
+  }
+
+  send(message) {
+    this.pending = message;
+    if (this.open) this.flush();
+  }
+
+  flush() {
+    this.socket.send(JSON.stringify(this.pending));
+    this.pending = null;
+  }
+
+  close() {
+    this.closed = true;
+    if (this.socket) this.socket.close();
+  }
+}

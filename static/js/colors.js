@@ -1,0 +1,56 @@
+// Colour scales for activations: inferno (sequential, for ReLU outputs and probabilities) and a
+// blue-white-red diverging scale (for signed values), as 256-entry lookup tables.
+
+const INFERNO = [
+  [0.0002189403691192265, 0.001651004631001012, -0.01948089843709184],
+  [0.1065134194856116, 0.5639564367884091, 3.932712388889277],
+  [11.60249308247187, -3.972853965665698, -15.9423941062914],
+  [-41.70399613139459, 17.43639888205313, 44.35414519872813],
+  [77.162935699427, -33.40235894210092, -81.80730925738993],
+  [-71.31942824499214, 32.62606426397723, 73.20951985803202],
+  [25.13112622477341, -12.24266895238567, -23.07032500287172],
+];
+
+function table(colour) {
+  const lut = new Uint8ClampedArray(256 * 3);
+  for (let i = 0; i < 256; i++) {
+    const [r, g, b] = colour(i / 255);
+    lut.set([r * 255, g * 255, b * 255], i * 3);
+  }
+  return lut;
+}
+
+const sequential = table((t) =>
+  [0, 1, 2].map((c) => INFERNO.reduceRight((acc, coefficients) => acc * t + coefficients[c], 0)),
+);
+const diverging = table((t) => {
+  const u = Math.abs(t * 2 - 1);
+  return t < 0.5 ? [1 - u * 0.85, 1 - u * 0.6, 1] : [1, 1 - u * 0.75, 1 - u * 0.85];
+});
+
+// Paint `count` values (starting at `offset`, every `stride`) into RGBA `pixels`, scaled to [lo, hi].
+export function paint(pixels, values, offset, stride, count, lo, hi) {
+  const signed = lo < 0;
+  const lut = signed ? diverging : sequential;
+  const bound = signed ? Math.max(-lo, hi) : hi - lo;
+  const scale = bound > 1e-12 ? 255 / (signed ? 2 * bound : bound) : 0; // all-zero maps stay dark, no NaN
+  const base = signed ? -bound : lo;
+  for (let i = 0; i < count; i++) {
+    const value = values[offset + i * stride];
+    const index = Math.max(0, Math.min(255, Math.round((value - base) * scale))) * 3;
+    const p = i * 4;
+    pixels[p] = lut[index];
+    pixels[p + 1] = lut[index + 1];
+    pixels[p + 2] = lut[index + 2];
+    pixels[p + 3] = 255;
+  }
+}
+
+// A legend: the scale as a horizontal gradient.
+export function drawLegend(canvas, signed) {
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(canvas.width, 1);
+  const ramp = new Float32Array(canvas.width).map((_, i) => (signed ? (i / (canvas.width - 1)) * 2 - 1 : i / (canvas.width - 1)));
+  paint(image.data, ramp, 0, 1, canvas.width, signed ? -1 : 0, 1);
+  for (let y = 0; y < canvas.height; y++) context.putImageData(image, 0, y);
+}

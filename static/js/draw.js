@@ -1,0 +1,103 @@
+// The drawing pad: white ink on black like MNIST, for mouse, pen and touch (pointer events),
+// smoothed with quadratic curves through the midpoints of successive pointer positions.
+
+export class DrawingPad {
+  constructor(canvas, { onChange }) {
+    this.canvas = canvas;
+    this.context = canvas.getContext("2d", { willReadFrequently: true });
+    this.onChange = onChange;
+    this.brush = 22; // in canvas pixels: a pen stroke on a 280 px pad, ~2 px of the 28 px digit
+    this.erasing = false;
+    this.points = [];
+    this.blank = true;
+    this.clear(false);
+
+    canvas.addEventListener("pointerdown", (event) => this.start(event));
+    canvas.addEventListener("pointermove", (event) => this.move(event));
+    for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
+      canvas.addEventListener(type, () => this.end());
+    }
+  }
+
+  position(event) {
+    const rect = this.canvas.getBoundingClientRect();
+    return {
+      x: ((event.clientX - rect.left) * this.canvas.width) / rect.width,
+      y: ((event.clientY - rect.top) * this.canvas.height) / rect.height,
+    };
+  }
+
+  stroke(from, control, to) {
+    const context = this.context;
+    context.strokeStyle = this.erasing ? "#000" : "#fff";
+    context.lineWidth = this.erasing ? this.brush * 1.6 : this.brush;
+    context.lineCap = "round";
+    context.lineJoin = "round";
+    context.beginPath();
+    context.moveTo(from.x, from.y);
+    context.quadraticCurveTo(control.x, control.y, to.x, to.y);
+    context.stroke();
+  }
+
+  start(event) {
+    event.preventDefault();
+    this.canvas.setPointerCapture(event.pointerId);
+    const point = this.position(event);
+    this.points = [point];
+    this.stroke(point, point, point); // a dot for a tap
+    this.changed();
+  }
+
+  move(event) {
+    if (!this.points.length) return;
+    event.preventDefault();
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+    for (const each of events.length ? events : [event]) {
+      const point = this.position(each);
+      const last = this.points[this.points.length - 1];
+      const before = this.points.length > 1 ? this.points[this.points.length - 2] : last;
+      const mid = (a, b) => ({ x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 });
+      this.stroke(mid(before, last), last, mid(last, point));
+      this.points.push(point);
+    }
+    this.changed();
+  }
+
+  end() {
+    if (!this.points.length) return;
+    const last = this.points[this.points.length - 1];
+    this.stroke(last, last, last);
+    this.points = [];
+    this.changed();
+  }
+
+  changed() {
+    this.blank = false;
+    this.onChange();
+  }
+
+  clear(notify = true) {
+    this.context.fillStyle = "#000";
+    this.context.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    this.blank = true;
+    if (notify) this.onChange();
+  }
+
+  // The drawing as rows of values in [0, 1], reduced to size x size with area averaging.
+  pixels(size) {
+    const scratch = this.scratch || (this.scratch = document.createElement("canvas"));
+    scratch.width = scratch.height = size;
+    const context = scratch.getContext("2d", { willReadFrequently: true });
+    context.imageSmoothingEnabled = true;
+    context.imageSmoothingQuality = "high";
+    context.drawImage(this.canvas, 0, 0, size, size);
+    const data = context.getImageData(0, 0, size, size).data;
+    const rows = [];
+    for (let y = 0; y < size; y++) {
+      const row = new Array(size);
+      for (let x = 0; x < size; x++) row[x] = Math.round((data[(y * size + x) * 4] / 255) * 1000) / 1000;
+      rows.push(row);
+    }
+    return rows;
+  }
+}

@@ -1,0 +1,321 @@
+// Wires the page: the model picker, the pad, uploads, the live channel, the network view, the
+// inspector and the explanation panel. One `state` object holds what the page shows.
+
+import { api, decodeArray, LiveChannel } from "./api.js";
+import { drawLegend } from "./colors.js";
+import { DrawingPad } from "./draw.js";
+import { ExplainPanel } from "./explain.js";
+import { Inspector } from "./inspector.js";
+import { NetworkView } from "./network.js";
+
+const $ = (selector) => document.querySelector(selector);
+
+const state = {
+  detail: null,
+  answer: null, // {input, layers: Map(name -> {shape, values, min, max}), probabilities, top}
+  scale: "layer",
+  seq: 0,
+  live: null,
+  inspector: null,
+  weights: new Map(),
+  hovered: null,
+  pendingMoves: [], // pen moves not yet reflected in the view: {seq, time}
+};
+
+// Pen-move-to-view latencies, for the benchmark and the browser tests.
+window.convnetVis = { latencies: [], answers: 0 };
+
+function showError(message) {
+  const banner = $("#status");
+  banner.textContent = message;
+  banner.hidden = !message;
+}
+
+function setLiveStatus(status) {
+  const badge = $("#live-status");
+  badge.textContent = status === "live" ? "live" : "reconnecting…";
+  badge.classList.toggle("offline", status !== "live");
+}
+
+// --- answers --------------------------------------------------------------------------------
+function decodeAnswer(answer) {
+  const layers = new Map();
+  for (const layer of answer.layers) {
+    const { shape, data } = decodeArray(layer.activations);
+    layers.set(layer.name, { name: layer.name, shape, values: data, min: layer.min, max: layer.max });
+  }
+  const input = decodeArray(answer.input);
+  layers.set("input", { name: "input", shape: input.shape, values: input.data });
+  return { input: { shape: input.shape, values: input.data }, layers, ...answer.prediction };
+}
+
+function render() {
+  const answer = state.answer;
+  if (!answer) return;
+  const network = state.network;
+  network.renderInput(answer.input);
+  network.render([...answer.layers.values()].filter((layer) => layer.name !== "input"), answer.probabilities, state.scale);
+  renderSeen(answer.input);
+  const [best, second] = answer.top;
+  $("#prediction").textContent = `${best.label}`;
+  $("#prediction-detail").textContent = `${(best.probability * 100).toFixed(1)}%` + (second ? `, then ${second.label} (${(second.probability * 100).toFixed(1)}%)` : "");
+  if (state.hovered) hover(state.hovered);
+}
+
+function renderSeen(input) {
+  const canvas = $("#seen");
+  const [height, width, channels] = input.shape;
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(width, height);
+  const [lo, hi] = state.detail.input_range;
+  for (let i = 0; i < width * height; i++) {
+    for (let c = 0; c < 3; c++) {
+      const v = input.values[i * channels + (channels === 3 ? c : 0)];
+      image.data[i * 4 + c] = ((v - lo) / (hi - lo)) * 255;
+    }
+    image.data[i * 4 + 3] = 255;
+  }
+  context.putImageData(image, 0, 0);
+}
+
+function receive(answer) {
+  if (answer.error) {
+    showError(answer.error.detail);
+    return;
+  }
+  showError("");
+  state.answer = decodeAnswer(answer);
+  render();
+  window.convnetVis.answers += 1;
+  const seq = answer.seq;
+  requestAnimationFrame(() => {
+    // the view is painted: every pen move up to this answer's has landed
+    const now = performance.now();
+    const landed = state.pendingMoves.filter((move) => seq !== undefined && move.seq <= seq);
+    state.pendingMoves = state.pendingMoves.filter((move) => !(seq !== undefined && move.seq <= seq));
+    for (const move of landed) {
+      window.convnetVis.latencies.push(now - move.time);
+      performance.measure("pen-to-view", { start: move.time, end: now });
+    }
+  });
+}
+
+// --- drawing --------------------------------------------------------------------------------
+let frameRequested = false;
+function drawingChanged() {
+  state.pendingMoves.push({ seq: state.seq + 1, time: performance.now() });
+  if (frameRequested) return;
+  frameRequested = true;
+  requestAnimationFrame(() => {
+    frameRequested = false;
+    sendDrawing();
+  });
+}
+
+function sendDrawing() {
+  state.seq += 1;
+  // Pending moves get the sequence number of the message that carries them.
+  for (const move of state.pendingMoves) move.seq = Math.min(move.seq, state.seq);
+  const message = {
+    seq: state.seq,
+    pixels: state.pad.pixels(56),
+    preprocess: state.detail.kind === "digits" ? "digit" : "resize",
+  };
+  if (state.live && state.live.open) state.live.send(message);
+  else
+    api
+      .activationsForPixels(state.detail.id, message.pixels, message.preprocess)
+      .then((answer) => receive({ ...answer, seq: message.seq }))
+      .catch((error) => showError(error.detail));
+}
+
+async function upload(file) {
+  if (!file) return;
+  $("#upload-name").textContent = file.name;
+  try {
+    const answer = await api.activationsForFile(state.detail.id, file);
+    receive(answer);
+  } catch (error) {
+    showError(error.detail || String(error));
+  }
+}
+
+// --- inspector ------------------------------------------------------------------------------
+function weightsFor(layer) {
+  if (!["Conv2D", "Dense"].includes(layer.class_name)) return Promise.resolve(null);
+  if (!state.weights.has(layer.name)) {
+    const loading = api.weights(state.detail.id, layer.name).then((body) => ({
+      kernel: decodeArray(body.kernel),
+      bias: body.bias ? decodeArray(body.bias) : null,
+    }));
+    state.weights.set(layer.name, loading);
+  }
+  return state.weights.get(layer.name);
+}
+
+function hover(target) {
+  state.hovered = target;
+  const info = $("#info");
+  if (!state.answer) return;
+  if (target.layer.name === "input") {
+    const input = state.answer.input;
+    const v = input.values[(target.y * input.shape[1] + target.x) * input.shape[2]];
+    info.innerHTML = `<p class="info-head"><b>input</b>, row ${target.y}, column ${target.x}</p><p>value = <b>${v.toFixed(3)}</b></p>`;
+    state.network.highlight(target, []);
+    return;
+  }
+  const values = (name) => state.answer.layers.get(name);
+  const show = (weights) => {
+    if (state.hovered !== target) return;
+    info.innerHTML = state.inspector.describe(target, values, weights);
+  };
+  show(null);
+  weightsFor(target.layer).then(show).catch((error) => showError(error.detail || String(error)));
+  state.network.highlight(target, state.inspector.regions(target));
+}
+
+function leave() {
+  state.hovered = null;
+  state.network.highlight(null, []);
+}
+
+async function enlarge({ layer, channel }) {
+  const dialog = $("#map-dialog");
+  const data = state.answer && state.answer.layers.get(layer.name);
+  $("#map-title").textContent = `${layer.name}, channel ${channel}`;
+  const big = $("#map-big");
+  const source = state.network.view(layer.name).canvases[channel];
+  const context = big.getContext("2d");
+  context.imageSmoothingEnabled = false;
+  context.clearRect(0, 0, big.width, big.height);
+  context.drawImage(source, 0, 0, big.width, big.height);
+  const note = $("#map-filter");
+  note.replaceChildren();
+  if (data) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = channel; i < data.values.length; i += data.shape[2]) {
+      lo = Math.min(lo, data.values[i]);
+      hi = Math.max(hi, data.values[i]);
+    }
+    $("#map-range").textContent = `values from ${lo.toFixed(3)} to ${hi.toFixed(3)}`;
+  }
+  if (layer.class_name === "Conv2D" && layer.inbound[0] === "input") {
+    // First-layer kernels are small enough to show as they are.
+    const weights = await weightsFor(layer);
+    const [kh, kw, cin, cout] = weights.kernel.shape;
+    const canvas = document.createElement("canvas");
+    canvas.width = kw;
+    canvas.height = kh;
+    canvas.className = "kernel";
+    const image = canvas.getContext("2d").createImageData(kw, kh);
+    let bound = 1e-12;
+    for (let i = 0; i < kh * kw; i++) bound = Math.max(bound, Math.abs(weights.kernel.data[i * cin * cout + channel]));
+    for (let i = 0; i < kh * kw; i++) {
+      const w = weights.kernel.data[i * cin * cout + channel] / bound; // channel 0 of the input
+      const v = 127.5 + w * 127.5;
+      image.data.set([v, v, v, 255], i * 4);
+    }
+    canvas.getContext("2d").putImageData(image, 0, 0);
+    const caption = document.createElement("p");
+    caption.textContent = `its ${kh}×${kw} kernel (white positive, black negative)`;
+    note.append(canvas, caption);
+  } else {
+    const caption = document.createElement("p");
+    caption.className = "muted";
+    caption.textContent = "Filter patterns (gradient ascent) for deeper layers are not served yet.";
+    note.append(caption);
+  }
+  if (!dialog.open) dialog.showModal();
+}
+
+// --- models ---------------------------------------------------------------------------------
+async function loadModel(id) {
+  try {
+    const detail = await api.model(id);
+    state.detail = detail;
+    state.answer = null;
+    state.weights = new Map();
+    state.inspector = new Inspector(detail);
+    state.network.setModel(detail);
+    state.explain.setModel(detail);
+    $("#model-description").textContent = detail.description;
+    const url = new URL(location.href);
+    url.searchParams.set("model", id);
+    history.replaceState(null, "", url);
+    if (state.live) state.live.close();
+    state.live = new LiveChannel(id, { onAnswer: receive, onStatus: setLiveStatus });
+    sendDrawing();
+  } catch (error) {
+    showError(error.detail || String(error));
+  }
+}
+
+async function start() {
+  state.network = new NetworkView($("#network"), { onHover: hover, onLeave: leave, onSelectMap: enlarge });
+  state.pad = new DrawingPad($("#pad"), { onChange: drawingChanged });
+  state.explain = new ExplainPanel($("#explain"), {
+    currentPixels: () => {
+      if (!state.answer) return null;
+      const { shape, values } = state.answer.input;
+      const [lo, hi] = state.detail.input_range;
+      const [height, width, channels] = shape;
+      const rows = [];
+      for (let y = 0; y < height; y++) {
+        const row = [];
+        for (let x = 0; x < width; x++) {
+          const pixel = [];
+          for (let c = 0; c < channels; c++) {
+            pixel.push(Math.min(1, Math.max(0, (values[(y * width + x) * channels + c] - lo) / (hi - lo))));
+          }
+          row.push(pixel);
+        }
+        rows.push(row);
+      }
+      return rows;
+    },
+    onError: showError,
+  });
+
+  $("#clear").addEventListener("click", () => state.pad.clear());
+  $("#eraser").addEventListener("change", (event) => (state.pad.erasing = event.target.checked));
+  $("#brush").addEventListener("input", (event) => (state.pad.brush = Number(event.target.value)));
+  $("#scale").addEventListener("change", (event) => {
+    state.scale = event.target.value;
+    render();
+  });
+  drawLegend($("#legend"), false);
+  $("#file").addEventListener("change", (event) => upload(event.target.files[0]));
+  const drop = $("#drop");
+  drop.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    drop.classList.add("dragging");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("dragging"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("dragging");
+    upload(event.dataTransfer.files[0]);
+  });
+  $("#map-close").addEventListener("click", () => $("#map-dialog").close());
+
+  try {
+    const { models } = await api.models();
+    if (!models.length) {
+      showError("This server serves no models. Put a .keras file in its models folder and restart it.");
+      return;
+    }
+    const picker = $("#model");
+    picker.replaceChildren(...models.map((model) => new Option(`${model.name} (${model.parameters.toLocaleString()} parameters)`, model.id)));
+    const wanted = new URL(location.href).searchParams.get("model");
+    picker.value = models.some((model) => model.id === wanted) ? wanted : models[0].id;
+    picker.addEventListener("change", () => loadModel(picker.value));
+    await loadModel(picker.value);
+  } catch (error) {
+    showError(error.detail || String(error));
+  }
+}
+
+start();
