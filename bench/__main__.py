@@ -190,11 +190,40 @@ def bench_saliency(url: str, model_id: str, repeats: int, report: Report) -> Non
             report.add(f"saliency {method} HTTP (defaults)", timed(post_timer(client, f"{url}/api/models/{model_id}/saliency?method={method}", bodies), max(10, repeats // 4)))
 
 
+def bench_page(url: str, model_id: str, repeats: int, report: Report) -> None:
+    """Issue 6: pen move to painted view, measured in the browser, live channel vs plain HTTP."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM_ARGS, DIGITS, chromium_path, draw
+
+    strokes = [DIGITS["7"], DIGITS["0"], DIGITS["1"]]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        for label, query in (("page: pen move -> view, live channel", ""), ("baseline: page over HTTP, one POST per update", "&transport=http")):
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"{url}/?model={model_id}{query}")
+            page.wait_for_selector("[data-testid=layer]")
+            page.wait_for_function("() => window.convnetVis.answers > 0")
+            rounds = max(1, repeats // 100)
+            for _ in range(rounds):
+                for stroke in strokes:
+                    draw(page, stroke, pace=1 / 60)  # a pen reports about 60 moves a second
+                    page.wait_for_timeout(300)
+                    page.click("[data-testid=clear]")
+            page.wait_for_timeout(500)
+            latencies = page.evaluate("window.convnetVis.latencies")
+            report.add(label, latencies)
+            page.close()
+        browser.close()
+    report.ratio("page: pen move -> view, live channel", "baseline: page over HTTP, one POST per update", "[p95 target <= 50 ms]")
+
+
 CASES = {
     "activations": bench_activations,
     "gradcam": bench_gradcam,
     "occlusion": bench_occlusion,
     "saliency": bench_saliency,
+    "page": bench_page,
 }
 
 

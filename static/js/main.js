@@ -33,7 +33,7 @@ function showError(message) {
 
 function setLiveStatus(status) {
   const badge = $("#live-status");
-  badge.textContent = status === "live" ? "live" : "reconnecting…";
+  badge.textContent = { live: "live", http: "HTTP only" }[status] || "reconnecting…";
   badge.classList.toggle("offline", status !== "live");
 }
 
@@ -124,11 +124,30 @@ function sendDrawing() {
     preprocess: state.detail.kind === "digits" ? "digit" : "resize",
   };
   if (state.live && state.live.open) state.live.send(message);
-  else
-    api
-      .activationsForPixels(state.detail.id, message.pixels, message.preprocess)
-      .then((answer) => receive({ ...answer, seq: message.seq }))
-      .catch((error) => showError(error.detail));
+  else postDrawing(message);
+}
+
+// Over plain HTTP, keep one request in flight and send only the newest drawing after it.
+let httpBusy = false;
+let httpNext = null;
+function postDrawing(message) {
+  if (httpBusy) {
+    httpNext = message;
+    return;
+  }
+  httpBusy = true;
+  api
+    .activationsForPixels(state.detail.id, message.pixels, message.preprocess)
+    .then((answer) => receive({ ...answer, seq: message.seq }))
+    .catch((error) => showError(error.detail))
+    .finally(() => {
+      httpBusy = false;
+      if (httpNext) {
+        const next = httpNext;
+        httpNext = null;
+        postDrawing(next);
+      }
+    });
 }
 
 async function upload(file) {
@@ -246,7 +265,13 @@ async function loadModel(id) {
     url.searchParams.set("model", id);
     history.replaceState(null, "", url);
     if (state.live) state.live.close();
-    state.live = new LiveChannel(id, { onAnswer: receive, onStatus: setLiveStatus });
+    // ?transport=http draws over plain HTTP requests: the benchmark's baseline for the live channel
+    if (new URL(location.href).searchParams.get("transport") !== "http") {
+      state.live = new LiveChannel(id, { onAnswer: receive, onStatus: setLiveStatus });
+    } else {
+      state.live = null;
+      setLiveStatus("http");
+    }
     sendDrawing();
   } catch (error) {
     showError(error.detail || String(error));

@@ -1,0 +1,79 @@
+"""Browser fixtures: Debian's chromium driven by Playwright, against the real server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-quic",
+    # Without these, chromium keeps trying to reach Google's hosts on a closed network.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("CONVNET_VIS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(path):
+        pytest.fail("Debian's chromium is not installed: run the tests with scripts/test, which installs it.")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A fresh page on the app; any console error or uncaught exception fails the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.errors = errors
+    opened.goto(live_server + "/")
+    opened.wait_for_selector("[data-testid=layer]")
+    yield opened
+    context.close()
+    assert not [e for e in errors if not getattr(opened, "expected_error", None) or opened.expected_error not in e], errors
+
+
+def draw(page, strokes, pace: float = 0.0):
+    """Draw strokes (lists of (x, y) in pad pixels, 0-280) with real mouse events."""
+    import time
+
+    box = page.locator("[data-testid=draw-canvas]").bounding_box()
+    scale = box["width"] / 280
+    for stroke in strokes:
+        x, y = stroke[0]
+        page.mouse.move(box["x"] + x * scale, box["y"] + y * scale)
+        page.mouse.down()
+        for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
+            for step in range(1, 9):
+                t = step / 8
+                page.mouse.move(box["x"] + (x0 + (x1 - x0) * t) * scale, box["y"] + (y0 + (y1 - y0) * t) * scale)
+                if pace:
+                    time.sleep(pace)
+        page.mouse.up()
+
+
+DIGITS = {
+    "1": [[(140, 50), (140, 235)]],
+    "7": [[(70, 65), (210, 65), (125, 235)]],
+    "0": [[(140, 45), (90, 80), (75, 140), (90, 205), (140, 235), (190, 205), (205, 140), (190, 80), (140, 45)]],
+}

@@ -1,0 +1,152 @@
+"""The page in real headless Chromium: draw, watch every layer, inspect units, upload, explain."""
+
+import io
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.e2e.conftest import DIGITS, draw
+
+pytestmark = pytest.mark.browser
+
+
+def prediction(page) -> str:
+    return page.inner_text("[data-testid=prediction]").strip()
+
+
+def wait_for_prediction(page, label: str) -> None:
+    page.wait_for_function(
+        "label => document.querySelector('[data-testid=prediction]').textContent.trim().startsWith(label)",
+        arg=label,
+        timeout=10_000,
+    )
+
+
+@pytest.mark.parametrize("digit", sorted(DIGITS))
+def test_drawn_digits_are_recognised(page, digit):
+    draw(page, DIGITS[digit])
+    wait_for_prediction(page, digit)
+    assert prediction(page).startswith(digit)
+    page.click("[data-testid=clear]")
+    page.wait_for_function("() => window.convnetVis.answers > 2")
+
+
+def test_every_layer_is_drawn_and_updates_while_drawing(page, client):
+    detail = client.get("/api/models/mnist-convnet").json()
+    names = [layer["name"] for layer in detail["layers"] if not layer["is_container"]]
+    assert page.eval_on_selector_all("[data-testid=layer]", "nodes => nodes.map(n => n.dataset.name)") == names
+    assert page.locator("[data-testid=layer][data-name=conv1] canvas").count() == 32
+    answers_before = page.evaluate("window.convnetVis.answers")
+    draw(page, [DIGITS["7"][0][:2]])  # one stroke: the view updates during it, not only at the end
+    page.wait_for_function(f"() => window.convnetVis.answers > {answers_before + 1}")
+    # conv1's maps are painted with something other than black once there is ink
+    lit = page.evaluate(
+        """() => [...document.querySelectorAll('[data-name=conv1] canvas')].some(c => {
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+             for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] > 60) return true;
+             return false; })"""
+    )
+    assert lit
+    bars = page.locator("[data-testid=layer][data-name=output] .bar")
+    assert bars.count() == 10
+
+
+def test_hovering_a_unit_shows_its_computation(page):
+    draw(page, DIGITS["7"])
+    wait_for_prediction(page, "7")
+    canvas = page.locator("[data-name=conv1] canvas").nth(2)
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.25)
+    page.wait_for_selector("[data-testid=computation]")
+    text = page.inner_text("[data-testid=info]")
+    assert "conv1 (Conv2D)" in text and "kernel" in text and "bias" in text
+    # the page's own weighted sum reproduces the model's activation
+    computed = float(re.search(r"relu\([-\d.e+]+\) = ([-\d.e+]+)", text).group(1))
+    reported = float(re.search(r"the model computed ([-\d.e+]+)", text).group(1))
+    assert computed == pytest.approx(reported, abs=2e-3)
+    # the receptive field and edges are drawn on the overlay
+    assert page.evaluate(
+        "() => { const c = document.querySelector('.network-overlay'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; return d.some(v => v > 0); }"
+    )
+    page.locator("[data-name=dense1] canvas").scroll_into_view_if_needed()
+    dense = page.locator("[data-name=dense1] canvas").bounding_box()
+    page.mouse.move(dense["x"] + 5, dense["y"] + dense["height"] / 2)
+    page.wait_for_function("() => document.querySelector('[data-testid=info]').textContent.includes('weight × input')")
+    page.hover("[data-name=output] .bar[data-index='7']")
+    page.wait_for_function("() => document.querySelector('[data-testid=info]').textContent.includes('softmax')")
+
+
+def test_clicking_a_map_enlarges_it_with_its_kernel(page):
+    page.locator("[data-name=conv1] canvas").nth(0).click()
+    page.wait_for_selector("#map-dialog[open] canvas.kernel")
+    assert "conv1, channel 0" in page.inner_text("#map-title")
+    page.click("#map-close")
+
+
+def _photo_of(digit: np.ndarray) -> bytes:
+    big = Image.fromarray(255 - digit).resize((300, 300), Image.Resampling.BICUBIC).convert("RGB")
+    buffer = io.BytesIO()
+    big.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def test_uploading_a_photo(page, mnist, tmp_path):
+    images, labels = mnist
+    path = tmp_path / "digit.jpg"
+    path.write_bytes(_photo_of(images[2]))
+    page.set_input_files("[data-testid=upload]", str(path))
+    wait_for_prediction(page, str(labels[2]))
+    assert "digit.jpg" in page.inner_text("#upload-name")
+
+
+def test_upload_errors_are_shown(page, tmp_path):
+    path = tmp_path / "drawing.svg"
+    path.write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    page.expected_error = "415"  # the browser logs the failed request; that one is expected
+    page.set_input_files("[data-testid=upload]", str(path))
+    page.wait_for_selector("#status:not([hidden])")
+    assert "not a decodable image" in page.inner_text("#status")
+
+
+def test_gradcam_overlay(page):
+    draw(page, DIGITS["7"])
+    wait_for_prediction(page, "7")
+    page.click("[data-testid=explain-run]")
+    image = page.wait_for_selector("[data-testid=explain-overlay]")
+    assert image.get_attribute("src").startswith("data:image/png;base64,")
+    assert "Grad-CAM for “7” at conv3" in page.inner_text("#explain-result")
+    page.select_option("[data-testid=explain-method]", "occlusion")
+    page.click("[data-testid=explain-run]")
+    page.wait_for_function("() => document.querySelector('#explain-result').textContent.includes('Occlusion')")
+
+
+def test_switching_models_rebuilds_the_view(page):
+    page.select_option("#model", "mnist-lenet")
+    page.wait_for_selector("[data-testid=layer][data-name=dense2]")
+    assert page.locator("[data-name=conv1] canvas").count() == 6
+    assert "model=mnist-lenet" in page.url
+    draw(page, DIGITS["1"])
+    wait_for_prediction(page, "1")
+
+
+def test_phone_sized_screen(browser, live_server):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    phone = context.new_page()
+    errors = []
+    phone.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    phone.goto(live_server + "/")
+    phone.wait_for_selector("[data-testid=layer]")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 391
+    assert phone.locator("[data-testid=draw-canvas]").bounding_box()["width"] <= 390
+    context.close()
+    assert not errors
+
+
+def test_keyboard_reaches_the_controls(page):
+    focused = set()
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        focused.add(page.evaluate("document.activeElement.id || document.activeElement.dataset.testid || document.activeElement.tagName"))
+    assert {"model", "clear"} <= focused
