@@ -10,7 +10,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app.api import analysis, explain, live, models
+from app.api import analysis, explain, filters, live, models
+from app.cache import ArrayCache
 from app.config import PROJECT_ROOT, Settings
 from app.errors import register_error_handlers
 from app.registry import ModelRegistry
@@ -46,11 +47,13 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.filter_cache = ArrayCache(settings.cache_dir / "filters")
     register_error_handlers(app)
     app.include_router(models.router)
     app.include_router(analysis.router)
     app.include_router(live.router)
     app.include_router(explain.router)
+    app.include_router(filters.router)
 
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     templates = Jinja2Templates(directory=PROJECT_ROOT / "templates")

@@ -138,3 +138,19 @@ class SaliencyResponse(Explanation):
     baseline: float | None = None
     attribution_sum: float | None = Field(None, description="integrated_gradients: sum of the attributions")
     score_difference: float | None = Field(None, description="integrated_gradients: S(input) - S(baseline)")
+
+
+class FilterResponse(BaseModel):
+    layer: str
+    filter: int
+    pattern: ArrayOut = Field(description="[H, W, C], the generated input, in the model's input range")
+    activation: float = Field(description="mean activation of the channel for this pattern")
+    png: str = Field(description="data:image/png;base64 of the pattern, scaled to its own range")
+
+
+class AtlasResponse(BaseModel):
+    layer: str
+    count: int
+    activations: list[float] = Field(description="mean activation each channel reaches on its own pattern")
+    patterns: ArrayOut = Field(description="[N, H, W, C], one pattern per channel")
+    png: str = Field(description="data:image/png;base64 of all patterns in a grid, row by row")

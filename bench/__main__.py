@@ -218,11 +218,56 @@ def bench_page(url: str, model_id: str, repeats: int, report: Report) -> None:
     report.ratio("page: pen move -> view, live channel", "baseline: page over HTTP, one POST per update", "[p95 target <= 50 ms]")
 
 
+def bench_filters(url: str, model_id: str, repeats: int, report: Report) -> None:
+    """Issue 5: one pattern and a whole-layer atlas vs a generate_pattern-style loop per channel."""
+    import tensorflow as tf
+
+    from app.viz import filters
+
+    layer, steps = "conv3", 128
+    with httpx.Client(timeout=600) as client:
+        seeds = iter(range(1000, 10**6))  # a new seed per request: nothing comes from the cache
+
+        def single():
+            client.get(f"{url}/api/models/{model_id}/layers/{layer}/filters/3?seed={next(seeds)}").raise_for_status()
+
+        report.add(f"filter pattern HTTP ({layer}, {steps} steps, uncached)", timed(single, 5, warmup=1))
+
+        def whole_layer():
+            client.get(f"{url}/api/models/{model_id}/layers/{layer}/filters?seed={next(seeds)}").raise_for_status()
+
+        atlas = timed(whole_layer, 3, warmup=1)
+        channels = 64
+        report.add(f"atlas HTTP, per channel ({layer}: {channels} channels batched)", [t / channels for t in atlas])
+        report.add("filter pattern HTTP, cached", timed(lambda: client.get(f"{url}/api/models/{model_id}/layers/{layer}/filters/3").raise_for_status(), 20))
+
+    graph = load_graph(model_id)
+    feature_model = graph.all_outputs
+
+    def generate_pattern(filter_index: int = 3):
+        # "Deep Learning with Python" generate_pattern: eager tape, loss = channel mean,
+        # gradient divided by its RMS, fixed step (here as many steps as ours)
+        image = tf.Variable(np.random.default_rng(0).uniform(0.4, 0.6, (1, 28, 28, 1)).astype("float32"))
+        for _ in range(steps):
+            with tf.GradientTape() as tape:
+                activation = feature_model(image, training=False)[graph.nodes[layer].output_index]
+                loss = tf.reduce_mean(activation[..., filter_index])
+            gradient = tape.gradient(loss, image)
+            gradient /= tf.sqrt(tf.reduce_mean(tf.square(gradient))) + 1e-5
+            image.assign_add(gradient * 0.01)
+        return image.numpy()
+
+    report.add(f"baseline: generate_pattern loop, per channel ({steps} eager steps)", timed(generate_pattern, 3, warmup=1))
+    report.ratio(f"atlas HTTP, per channel ({layer}: {channels} channels batched)", f"baseline: generate_pattern loop, per channel ({steps} eager steps)", "[target <= 0.1]")
+    report.ratio(f"filter pattern HTTP ({layer}, {steps} steps, uncached)", f"baseline: generate_pattern loop, per channel ({steps} eager steps)")
+
+
 CASES = {
     "activations": bench_activations,
     "gradcam": bench_gradcam,
     "occlusion": bench_occlusion,
     "saliency": bench_saliency,
+    "filters": bench_filters,
     "page": bench_page,
 }
 

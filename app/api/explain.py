@@ -7,26 +7,23 @@ and stops when the client disconnects (see docs/api.md, "Progress streams").
 
 from __future__ import annotations
 
-import asyncio
-import json
 import math
-import threading
 from collections.abc import Callable
 from enum import Enum
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import ERROR_RESPONSES, IMAGE_BODY, ArrayOptions, get_array_options, get_model, get_model_input
+from app.api.streaming import respond
 from app.colormap import overlay
 from app.encoding import encode_array, png_data_url, prediction_payload
-from app.errors import InvalidOption, VisualizerError
+from app.errors import InvalidOption
 from app.registry import ServedModel
 from app.schemas import GradcamResponse, OcclusionResponse, SaliencyResponse
 from app.viz import gradcam, gradcam_plus_plus, gradient_saliency, integrated_gradients, occlusion, smoothgrad
-from app.viz.base import Attribution, Cancelled, check_cap, normalise, resolve_class, resolve_spatial_layer
+from app.viz.base import Attribution, check_cap, normalise, resolve_class, resolve_spatial_layer
 
 router = APIRouter(prefix="/api/models/{model_id}", tags=["explanations"])
 
@@ -74,54 +71,6 @@ def run_method(
         "overlay": png_data_url(image),
         **attribution.extras,
     }
-
-
-def _sse(event: str, data: dict) -> str:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
-
-
-def stream_job(job: Callable[[Callable[[int, int], None]], dict], schema) -> StreamingResponse:
-    """Run `job(progress)` in a thread; stream `progress` events, then `result` or `error`.
-
-    The result is serialised through the endpoint's response schema, exactly like the plain answer.
-    """
-    loop = asyncio.get_running_loop()
-    events: asyncio.Queue = asyncio.Queue()
-    cancelled = threading.Event()
-
-    def progress(done: int, total: int) -> None:
-        if cancelled.is_set():
-            raise Cancelled()
-        loop.call_soon_threadsafe(events.put_nowait, ("progress", {"done": done, "total": total}))
-
-    def work() -> None:
-        try:
-            outcome = ("result", schema.model_validate(job(progress)).model_dump(mode="json", exclude_none=True))
-        except Cancelled:
-            return
-        except VisualizerError as exc:
-            outcome = ("error", {"status": exc.status_code, "detail": exc.detail})
-        loop.call_soon_threadsafe(events.put_nowait, outcome)
-
-    async def body():
-        task = loop.run_in_executor(None, work)
-        try:
-            while True:
-                event, data = await events.get()
-                yield _sse(event, data)
-                if event != "progress":
-                    break
-        finally:
-            cancelled.set()  # the client went away (or we are done): stop at the next batch
-            await asyncio.shield(task)
-
-    return StreamingResponse(body(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
-
-
-async def respond(stream: bool, job: Callable[[Callable | None], dict], schema):
-    if stream:
-        return stream_job(job, schema)
-    return await run_in_threadpool(job, None)
 
 
 @router.post("/gradcam", response_model=GradcamResponse, responses=ERROR_RESPONSES, openapi_extra=IMAGE_BODY)

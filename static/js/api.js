@@ -49,6 +49,30 @@ export const api = {
     return postJson(`/api/models/${encodeURIComponent(id)}/activations?dtype=float16&preprocess=${preprocess}`, { pixels });
   },
 
+  filterPattern: (id, layer, index) =>
+    request(`/api/models/${encodeURIComponent(id)}/layers/${layerPath(layer)}/filters/${index}?dtype=float16`),
+
+  // A whole layer's patterns, with progress(done, total) while the server computes them.
+  atlas(id, layer, onProgress) {
+    const url = `/api/models/${encodeURIComponent(id)}/layers/${layerPath(layer)}/filters?stream=true&dtype=float16`;
+    return new Promise((resolve, reject) => {
+      const source = new EventSource(url);
+      source.addEventListener("progress", (event) => {
+        const { done, total } = JSON.parse(event.data);
+        onProgress(done, total);
+      });
+      source.addEventListener("result", (event) => {
+        source.close();
+        resolve(JSON.parse(event.data));
+      });
+      source.addEventListener("error", (event) => {
+        source.close();
+        const detail = event.data ? JSON.parse(event.data).detail : "The atlas could not be computed: the server did not answer.";
+        reject(new ApiError(event.data ? JSON.parse(event.data).status : 0, detail));
+      });
+    });
+  },
+
   // endpoint: gradcam | occlusion | saliency; the model input is sent as it is (preprocess=none).
   explain(id, endpoint, params, pixels) {
     const query = new URLSearchParams({ ...params, preprocess: "none" });

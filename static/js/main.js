@@ -241,13 +241,62 @@ async function enlarge({ layer, channel }) {
     const caption = document.createElement("p");
     caption.textContent = `its ${kh}×${kw} kernel (white positive, black negative)`;
     note.append(canvas, caption);
-  } else {
-    const caption = document.createElement("p");
-    caption.className = "muted";
-    caption.textContent = "Filter patterns (gradient ascent) for deeper layers are not served yet.";
-    note.append(caption);
   }
   if (!dialog.open) dialog.showModal();
+  // What this channel responds to: its filter pattern, by gradient ascent (computed or cached).
+  const waiting = document.createElement("p");
+  waiting.className = "muted";
+  waiting.textContent = "computing its filter pattern…";
+  note.append(waiting);
+  try {
+    const pattern = await api.filterPattern(state.detail.id, layer.name, channel);
+    const image = new Image();
+    image.src = pattern.png;
+    image.alt = `filter pattern of ${layer.name} channel ${channel}`;
+    image.className = "pattern";
+    image.setAttribute("data-testid", "filter-pattern");
+    waiting.textContent = `the input it responds to most (mean activation ${pattern.activation.toFixed(2)})`;
+    note.append(image);
+  } catch (error) {
+    waiting.textContent = error.detail || String(error);
+  }
+}
+
+async function showAtlas() {
+  const layer = $("#atlas-layer").value;
+  const progress = $("#atlas-progress");
+  const button = $("#atlas-run");
+  const result = $("#atlas-result");
+  button.disabled = true;
+  progress.hidden = false;
+  progress.value = 0;
+  result.replaceChildren();
+  try {
+    const atlas = await api.atlas(state.detail.id, layer, (done, total) => {
+      progress.max = total;
+      progress.value = done;
+    });
+    const image = new Image();
+    image.src = atlas.png;
+    image.alt = `filter patterns of every channel of ${layer}`;
+    image.setAttribute("data-testid", "atlas");
+    const caption = document.createElement("figcaption");
+    caption.textContent = `${layer}: ${atlas.count} patterns, row by row from channel 0`;
+    const figure = document.createElement("figure");
+    figure.append(image, caption);
+    result.append(figure);
+  } catch (error) {
+    showError(error.detail || String(error));
+  } finally {
+    button.disabled = false;
+    progress.hidden = true;
+  }
+}
+
+function fillAtlasLayers(detail) {
+  const spatial = detail.layers.filter((layer) => layer.output_shape.length === 3 && !layer.is_container);
+  $("#atlas-layer").replaceChildren(...spatial.map((layer) => new Option(`${layer.name} (${layer.output_shape[2]})`, layer.name)));
+  $("#atlas-result").replaceChildren();
 }
 
 // --- models ---------------------------------------------------------------------------------
@@ -260,6 +309,7 @@ async function loadModel(id) {
     state.inspector = new Inspector(detail);
     state.network.setModel(detail);
     state.explain.setModel(detail);
+    fillAtlasLayers(detail);
     $("#model-description").textContent = detail.description;
     const url = new URL(location.href);
     url.searchParams.set("model", id);
@@ -325,6 +375,7 @@ async function start() {
     upload(event.dataTransfer.files[0]);
   });
   $("#map-close").addEventListener("click", () => $("#map-dialog").close());
+  $("#atlas-run").addEventListener("click", showAtlas);
 
   try {
     const { models } = await api.models();

@@ -78,11 +78,22 @@ def test_hovering_a_unit_shows_its_computation(page):
     page.wait_for_function("() => document.querySelector('[data-testid=info]').textContent.includes('softmax')")
 
 
-def test_clicking_a_map_enlarges_it_with_its_kernel(page):
+def test_clicking_a_map_enlarges_it_with_its_kernel_and_pattern(page):
     page.locator("[data-name=conv1] canvas").nth(0).click()
     page.wait_for_selector("#map-dialog[open] canvas.kernel")
     assert "conv1, channel 0" in page.inner_text("#map-title")
+    page.wait_for_selector("[data-testid=filter-pattern]", timeout=30_000)
+    assert "mean activation" in page.inner_text("#map-filter")
     page.click("#map-close")
+
+
+def test_filter_atlas_with_progress(page):
+    page.select_option("[data-testid=atlas-layer]", "conv2")
+    page.click("[data-testid=atlas-run]")
+    page.wait_for_selector("#atlas-progress:not([hidden])")
+    atlas = page.wait_for_selector("[data-testid=atlas]", timeout=60_000)
+    assert atlas.get_attribute("src").startswith("data:image/png;base64,")
+    assert "conv2: 64 patterns" in page.inner_text("#atlas-result")
 
 
 def _photo_of(digit: np.ndarray) -> bytes:

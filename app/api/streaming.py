@@ -1,0 +1,67 @@
+"""Long jobs with progress: Server-Sent Events, cancelled when the client goes away.
+
+`respond(stream, job, schema)` runs `job(progress)` and answers its result as JSON, or, with
+`stream=true`, as `text/event-stream`: `progress` events `{"done", "total"}`, then one `result`
+(the same JSON, through the endpoint's schema) or `error` `{"status", "detail"}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable
+
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from app.errors import VisualizerError
+from app.viz.base import Cancelled
+
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+def stream_job(job: Callable[[Callable[[int, int], None]], dict], schema) -> StreamingResponse:
+    """Run `job(progress)` in a thread; stream `progress` events, then `result` or `error`.
+
+    The result is serialised through the endpoint's response schema, exactly like the plain answer.
+    """
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue = asyncio.Queue()
+    cancelled = threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        if cancelled.is_set():
+            raise Cancelled()
+        loop.call_soon_threadsafe(events.put_nowait, ("progress", {"done": done, "total": total}))
+
+    def work() -> None:
+        try:
+            outcome = ("result", schema.model_validate(job(progress)).model_dump(mode="json", exclude_none=True))
+        except Cancelled:
+            return
+        except VisualizerError as exc:
+            outcome = ("error", {"status": exc.status_code, "detail": exc.detail})
+        loop.call_soon_threadsafe(events.put_nowait, outcome)
+
+    async def body():
+        task = loop.run_in_executor(None, work)
+        try:
+            while True:
+                event, data = await events.get()
+                yield _sse(event, data)
+                if event != "progress":
+                    break
+        finally:
+            cancelled.set()  # the client went away (or we are done): stop at the next batch
+            await asyncio.shield(task)
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
+
+
+async def respond(stream: bool, job: Callable[[Callable | None], dict], schema):
+    if stream:
+        return stream_job(job, schema)
+    return await run_in_threadpool(job, None)

@@ -1,0 +1,167 @@
+"""Filter patterns: the input that maximally excites one channel of a layer (activation
+maximisation; Erhan et al. 2009, "Visualizing Higher-Layer Features of a Deep Network"), done as
+Olah et al. 2017 ("Feature Visualization", Distill) recommend and methods.md summarises:
+
+- every channel of a layer is optimised at once, one image per channel, as one batch;
+- the image is `low + (high - low) * sigmoid(v)`, so it stays in the model's own input range;
+- transformation robustness: the image is jittered by a random shift at every step;
+- regularisation: a total-variation penalty keeps high-frequency noise out;
+- Adam on `v`, starting near mid-grey with a little noise (keras.io's start);
+- dead units: a channel that is zero after its ReLU on the start image has no gradient, so for
+  the first third of the steps the objective is the pre-activation of the nearest layer with a
+  non-linear activation (its linear clone), then the channel's real mean activation.
+
+The jitter sequence is shared by all channels and each channel's start is seeded by (seed,
+channel), so a channel's pattern does not depend on which other channels share its batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from app.graph import ModelGraph
+from app.viz.base import Progress
+
+BATCH = 64  # channels optimised together
+ELEMENT_WISE = ("MaxPooling", "AveragePooling", "Dropout", "BatchNormalization", "Activation", "ReLU", "ZeroPadding", "Cropping")
+
+
+@dataclass(frozen=True)
+class Options:
+    steps: int = 128
+    step_size: float = 0.05  # Adam's learning rate on the sigmoid logits
+    jitter: int = 2  # pixels of random shift per step
+    total_variation: float = 0.05  # weight of the smoothness penalty (per pixel, mean)
+    seed: int = 0
+    input_range: tuple[float, float] = (0.0, 1.0)
+
+
+def channel_count(graph: ModelGraph, layer: str) -> int:
+    return int(graph.nodes[layer].output_shape[-1])
+
+
+def _warm_up_tensor(graph: ModelGraph, layer: str):
+    """The linear (pre-activation) twin of the nearest activation at or below `layer`."""
+    node = graph.nodes[layer]
+    while node is not None:
+        activation = getattr(node.layer, "activation", None)
+        name = getattr(activation, "__name__", "linear")
+        if name != "linear" and len(node.input_tensors) == 1 and hasattr(node.layer, "get_config"):
+            config = {**node.layer.get_config(), "activation": "linear", "name": f"{node.layer.name}_preactivation"}
+            linear = type(node.layer).from_config(config)
+            tensor = linear(node.input_tensors[0])
+            linear.set_weights(node.layer.get_weights())
+            return tensor
+        if not type(node.layer).__name__.startswith(ELEMENT_WISE) or len(node.inbound) != 1:
+            break
+        node = graph.nodes.get(node.inbound[0])
+    return None
+
+
+def _step_function(graph: ModelGraph, layer: str):
+    node = graph.nodes[layer]
+    target = graph.all_outputs.outputs[node.output_index]
+    warm = _warm_up_tensor(graph, layer)
+    outputs = [target, warm if warm is not None else target]
+    model = keras.Model(graph.input_tensor, outputs)
+    spatial = len(node.output_shape) == 3
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec((None, *graph.input_shape), tf.float32),  # v, the sigmoid logits
+            tf.TensorSpec((None,), tf.int32),  # the channel each image maximises
+            tf.TensorSpec((), tf.float32),  # 1 while warming up, 0 after
+            tf.TensorSpec((2,), tf.int32),  # this step's jitter shift
+            tf.TensorSpec((), tf.float32),  # total-variation weight
+            tf.TensorSpec((2,), tf.float32),  # input range
+        ]
+    )
+    def step(v, channels, warming, shift, tv_weight, value_range):
+        with tf.GradientTape() as tape:
+            tape.watch(v)
+            image = value_range[0] + (value_range[1] - value_range[0]) * tf.sigmoid(v)
+            moved = tf.roll(image, shift=shift, axis=[1, 2])
+            activation, preactivation = model(moved, training=False)
+
+            def channel_mean(values):
+                values = tf.reduce_mean(values, axis=[1, 2]) if spatial else values
+                return tf.gather(values, channels, axis=1, batch_dims=1)
+
+            mean = channel_mean(activation)
+            objective = warming * channel_mean(preactivation) + (1.0 - warming) * mean
+            smoothness = tf.reduce_mean(tf.abs(image[:, 1:] - image[:, :-1]), axis=[1, 2, 3]) + tf.reduce_mean(
+                tf.abs(image[:, :, 1:] - image[:, :, :-1]), axis=[1, 2, 3]
+            )
+            loss = -tf.reduce_sum(objective - tv_weight * smoothness * (value_range[1] - value_range[0]))
+        return tape.gradient(loss, v), mean
+
+    return step
+
+
+def _mean_activation(graph: ModelGraph, layer: str, images: np.ndarray, channels: np.ndarray) -> np.ndarray:
+    result = graph.run(images)
+    values = graph.feature(result, layer)
+    means = values.mean(axis=(1, 2)) if values.ndim == 4 else values
+    return means[np.arange(len(channels)), channels]
+
+
+def patterns(
+    graph: ModelGraph, layer: str, channels: list[int], options: Options, progress: Progress | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(images [N, H, W, C] in the model's input range, mean activation of each channel [N])."""
+    step = graph.compiled(("filters", layer), lambda: _step_function(graph, layer))
+    low, high = options.input_range
+    jitter = np.random.default_rng(options.seed).integers(-options.jitter, options.jitter + 1, (options.steps, 2))
+    warm_steps = options.steps // 3
+    images, activations = [], []
+    total = len(channels) * options.steps
+    for start in range(0, len(channels), BATCH):
+        chunk = np.asarray(channels[start : start + BATCH], np.int32)
+        v = np.stack(
+            [np.random.default_rng([options.seed, int(c)]).normal(0.0, 0.1, graph.input_shape) for c in chunk]
+        ).astype(np.float32)
+        m, s = np.zeros_like(v), np.zeros_like(v)
+        beta1, beta2, epsilon = 0.9, 0.999, 1e-8
+        for t in range(options.steps):
+            gradient, _ = step(
+                v,
+                chunk,
+                np.float32(1.0 if t < warm_steps else 0.0),
+                jitter[t].astype(np.int32),
+                np.float32(options.total_variation),
+                np.array([low, high], np.float32),
+            )
+            gradient = gradient.numpy()
+            m = beta1 * m + (1 - beta1) * gradient
+            s = beta2 * s + (1 - beta2) * gradient**2
+            v -= options.step_size * (m / (1 - beta1 ** (t + 1))) / (np.sqrt(s / (1 - beta2 ** (t + 1))) + epsilon)
+            if progress and (t % 8 == 7 or t == options.steps - 1):
+                progress(start * options.steps + len(chunk) * (t + 1), total)
+        image = (low + (high - low) / (1.0 + np.exp(-v))).astype(np.float32)
+        images.append(image)
+        activations.append(_mean_activation(graph, layer, image, chunk))
+    return np.concatenate(images), np.concatenate(activations).astype(np.float32)
+
+
+def atlas_image(images: np.ndarray, input_range: tuple[float, float], scale: int = 3, gap: int = 2):
+    """All patterns of a layer as one grid picture, each scaled to its own range for contrast."""
+    from PIL import Image
+
+    count, height, width, channels = images.shape
+    columns = int(np.ceil(np.sqrt(count)))
+    rows = int(np.ceil(count / columns))
+    cell_h, cell_w = height * scale, width * scale
+    sheet = np.full((rows * (cell_h + gap) + gap, columns * (cell_w + gap) + gap, 3), 24, np.uint8)
+    for index, image in enumerate(images):
+        lo, hi = float(image.min()), float(image.max())
+        normalised = (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
+        rgb = np.repeat(normalised, 3, axis=-1) if channels == 1 else normalised[..., :3]
+        block = np.kron(rgb, np.ones((scale, scale, 1)))
+        top = gap + (index // columns) * (cell_h + gap)
+        left = gap + (index % columns) * (cell_w + gap)
+        sheet[top : top + cell_h, left : left + cell_w] = (block * 255).round().astype(np.uint8)
+    return Image.fromarray(sheet, "RGB")

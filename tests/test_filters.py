@@ -1,0 +1,123 @@
+"""Filter patterns: selective, strong, deterministic, cached; dead units still move."""
+
+import keras
+import numpy as np
+import pytest
+
+from app.cache import ArrayCache
+from tests.conftest import arr, client_for
+
+
+@pytest.fixture(scope="module")
+def atlases(client):
+    """conv2 and conv3 atlases of the seed model, through the API (and its cache)."""
+    return {layer: client.get(f"/api/models/mnist-convnet/layers/{layer}/filters").json() for layer in ("conv2", "conv3")}
+
+
+@pytest.mark.parametrize("layer", ["conv2", "conv3"])
+def test_patterns_are_selective_and_strong(atlases, keras_models, layer):
+    model = keras_models["mnist-convnet"]
+    probe = keras.Sequential(model.layers[: [l.name for l in model.layers].index(layer) + 1])
+    patterns = arr(atlases[layer]["patterns"])[:8]
+    # response[i, j]: mean activation of channel j for pattern i, computed by Keras itself
+    response = keras.ops.convert_to_numpy(probe(patterns)).mean(axis=(1, 2))[:, :8]
+    selective = sum(int(np.argmax(response[:, j]) == j) for j in range(8))
+    assert selective >= 7, response.round(3)
+    random_image = np.random.default_rng(0).uniform(0, 1, (1, 28, 28, 1)).astype("float32")
+    baseline = keras.ops.convert_to_numpy(probe(random_image)).mean(axis=(1, 2))[0, :8]
+    ratios = np.diag(response) / np.maximum(baseline, 1e-6)
+    assert np.median(ratios) >= 3, (np.diag(response), baseline)
+    np.testing.assert_allclose(atlases[layer]["activations"][:8], np.diag(response), rtol=1e-4, atol=1e-6)
+    assert (patterns >= 0).all() and (patterns <= 1).all()  # the model's input range
+
+
+def test_single_pattern_equals_its_atlas_entry_and_is_deterministic(client, atlases, tmp_path):
+    import shutil
+
+    from tests.conftest import MODELS_DIR
+
+    shutil.copy(MODELS_DIR / "mnist-convnet.keras", tmp_path / "mnist-convnet.keras")
+    with client_for(tmp_path) as fresh:  # no atlas cached here: computed alone, twice
+        first = fresh.get("/api/models/mnist-convnet/layers/conv3/filters/5").json()
+        again = fresh.get("/api/models/mnist-convnet/layers/conv3/filters/5").json()
+        other_seed = fresh.get("/api/models/mnist-convnet/layers/conv3/filters/5?seed=1").json()
+    assert first["pattern"] == again["pattern"]
+    assert first["pattern"] != other_seed["pattern"]
+    np.testing.assert_allclose(arr(first["pattern"]), arr(atlases["conv3"]["patterns"])[5], atol=1e-4)
+    assert first["png"].startswith("data:image/png;base64,") and first["filter"] == 5
+
+
+def test_silent_channels_come_alive(tmp_path):
+    """A channel that is zero after ReLU on any random start still gets a pattern that excites it."""
+    inputs = keras.Input((12, 12, 1))
+    conv = keras.layers.Conv2D(2, 3, activation="relu", name="conv")
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(conv(inputs)))
+    model = keras.Model(inputs, outputs)
+    kernel = np.zeros((3, 3, 1, 2), np.float32)
+    kernel[..., 0, 0] = 1.0  # channel 0 sums its 3x3 window...
+    kernel[..., 0, 1] = -1.0
+    conv.set_weights([kernel, np.array([-6.0, 0.0], np.float32)])  # ...minus 6: silent below 2/3 brightness
+    model.save(tmp_path / "silent.keras")
+    start = np.random.default_rng(0).uniform(0.4, 0.6, (1, 12, 12, 1)).astype("float32")
+    assert keras.Model(inputs, conv.output)(start).numpy()[..., 0].max() == 0.0
+    with client_for(tmp_path) as silent_client:
+        body = silent_client.get("/api/models/silent/layers/conv/filters/0").json()
+    assert body["activation"] > 1.0  # a bright patch: 9 * ~0.9 - 6
+    assert arr(body["pattern"]).mean() > 0.7
+
+
+def test_atlas_is_cached_on_disk(tmp_path):
+    import shutil
+
+    from tests.conftest import MODELS_DIR
+
+    shutil.copy(MODELS_DIR / "mnist-lenet.keras", tmp_path / "mnist-lenet.keras")
+    with client_for(tmp_path) as first_app:
+        atlas = first_app.get("/api/models/mnist-lenet/layers/conv1/filters?steps=20").json()
+    files = list((tmp_path / ".cache" / "filters").glob("*.npz"))
+    assert len(files) == 1
+    with np.load(files[0]) as stored:
+        np.testing.assert_array_equal(stored["patterns"], arr(atlas["patterns"]))
+    cache = ArrayCache(tmp_path / ".cache" / "filters")
+    assert cache.get(files[0].stem) is not None
+
+
+def test_atlas_progress_stream(client):
+    with client.stream("GET", "/api/models/mnist-lenet/layers/conv2/filters?steps=16&stream=true") as response:
+        events = [line[7:] for line in response.iter_lines() if line.startswith("event: ")]
+    assert events[-1] == "result" and events.count("progress") >= 2
+
+
+def test_precompute_cli(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from app.__main__ import main
+    from tests.conftest import MODELS_DIR
+
+    shutil.copy(MODELS_DIR / "mnist-lenet.keras", tmp_path / "mnist-lenet.keras")
+    monkeypatch.setenv("CONVNET_VIS_CACHE_DIR", str(tmp_path / "cache"))
+    main(["filters", "mnist-lenet", "--layer", "conv1", "--steps", "8", "--models-dir", str(tmp_path)])
+    assert "conv1: 6 patterns" in capsys.readouterr().out
+    assert len(list((tmp_path / "cache" / "filters").glob("*.npz"))) == 1
+
+
+@pytest.mark.parametrize(
+    "url,status",
+    [
+        ("conv1/filters/32", 404),
+        ("conv1/filters/-1", 404),
+        ("conv1/filters/x", 422),
+        ("nope/filters/0", 404),
+        ("flatten/filters/0", 422),
+        ("conv1/filters/0?steps=0", 422),
+        ("conv1/filters/0?steps=100000", 422),
+        ("conv1/filters/0?size=4096", 422),
+        ("conv1/filters/0?jitter=99", 422),
+        ("flatten/filters", 422),
+        ("conv1/filters?steps=100000", 422),
+    ],
+)
+def test_bad_filter_requests(client, url, status):
+    response = client.get(f"/api/models/mnist-convnet/layers/{url}")
+    assert response.status_code == status, response.text
+    assert len(response.json()["detail"]) > 15
