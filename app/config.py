@@ -22,6 +22,8 @@ class Settings:
     max_upload_bytes: int = field(default_factory=lambda: int(_env("MAX_UPLOAD_BYTES", str(10 * 1024 * 1024))))
     # Decoded size cap: a 10 MB PNG can still declare 40000x40000 pixels.
     max_image_pixels: int = field(default_factory=lambda: int(_env("MAX_IMAGE_PIXELS", str(40_000_000))))
+    # Long jobs (occlusion, saliency, filter patterns) running at once per process; more get 503.
+    max_long_jobs: int = field(default_factory=lambda: int(_env("MAX_LONG_JOBS", "2")))
     # Opt-in only: Lambda layers run arbitrary code when a model is loaded.
     unsafe_model_loading: bool = field(default_factory=lambda: _env("UNSAFE_MODEL_LOADING", "0") == "1")
 

@@ -5,6 +5,7 @@
     +-- PayloadTooLarge   413  upload bytes or decoded pixels over the limit
     +-- UnsupportedImage  415  a body that is not a decodable image of a supported format
     +-- InvalidOption     422  an option or pixel array that cannot be used
+    +-- Busy              503  too many long jobs at once; comes with Retry-After
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ __all__ = [
     "PayloadTooLarge",
     "UnsupportedImage",
     "InvalidOption",
+    "Busy",
     "register_error_handlers",
 ]
 
 
 class VisualizerError(Exception):
     status_code = 400
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -48,6 +51,14 @@ class InvalidOption(VisualizerError):
     status_code = 422
 
 
+class Busy(VisualizerError):
+    status_code = 503
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 def _describe_validation_error(error: dict) -> str:
     where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
     message = error.get("msg", "invalid value")
@@ -61,7 +72,7 @@ def register_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(VisualizerError)
     async def _domain(_: Request, exc: VisualizerError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

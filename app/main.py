@@ -14,6 +14,7 @@ from app.api import analysis, explain, filters, live, models
 from app.cache import ArrayCache
 from app.config import PROJECT_ROOT, Settings
 from app.errors import register_error_handlers
+from app.jobs import JobLimiter
 from app.registry import ModelRegistry
 
 log = logging.getLogger("convnet_vis")
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     )
     app.state.settings = settings
     app.state.filter_cache = ArrayCache(settings.cache_dir / "filters")
+    app.state.long_jobs = JobLimiter(settings.max_long_jobs)
     register_error_handlers(app)
     app.include_router(models.router)
     app.include_router(analysis.router)

@@ -16,6 +16,20 @@ import httpx
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+class ServerURL(str):
+    """The server's base URL, which also knows the server's process id (for memory readings)."""
+
+    pid: int
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -39,7 +53,8 @@ def running_server(models_dir: Path | None = None, workers: int = 1, env: dict |
     process = subprocess.Popen(
         command + ["--log-level", "warning"], cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
     )
-    url = f"http://127.0.0.1:{port}"
+    url = ServerURL(f"http://127.0.0.1:{port}")
+    url.pid = process.pid
     deadline = time.monotonic() + timeout
     try:
         while True:

@@ -10,6 +10,7 @@ from fastapi import Depends, Query, Request
 from app.config import Settings
 from app.encoding import Encoding, TransferDtype
 from app.inputs import read_image_input
+from app.jobs import JobLimiter
 from app.preprocess import PreprocessMode, prepare
 from app.registry import ModelRegistry, ServedModel
 from app.schemas import ErrorResponse
@@ -25,6 +26,10 @@ async def get_settings(request: Request) -> Settings:
 
 async def get_registry(request: Request) -> ModelRegistry:
     return request.app.state.registry
+
+
+async def get_long_jobs(request: Request) -> JobLimiter:
+    return request.app.state.long_jobs
 
 
 async def get_model(model_id: str, registry: ModelRegistry = Depends(get_registry)) -> ServedModel:
@@ -114,5 +119,6 @@ ERROR_RESPONSES = {
         413: "Upload over the byte or pixel limit",
         415: "Not a decodable PNG, JPEG, WebP, GIF or BMP image",
         422: "Invalid option or pixel array",
+        503: "Busy: too many long jobs at once; retry after the Retry-After header's seconds",
     }.items()
 }

@@ -15,7 +15,8 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import ERROR_RESPONSES, IMAGE_BODY, ArrayOptions, get_array_options, get_model, get_model_input
+from app.api.deps import ERROR_RESPONSES, IMAGE_BODY, ArrayOptions, get_array_options, get_long_jobs, get_model, get_model_input
+from app.jobs import JobLimiter
 from app.api.streaming import respond
 from app.colormap import overlay
 from app.encoding import encode_array, png_data_url, prediction_payload
@@ -31,6 +32,13 @@ MAX_SAMPLES = 256
 MAX_STEPS = 512
 MAX_OCCLUSION_POSITIONS = 10_000
 
+STREAM_RESPONSES = {
+    **ERROR_RESPONSES,
+    200: {
+        "description": "The result as JSON; with stream=true, Server-Sent Events: progress, then result or error",
+        "content": {"text/event-stream": {"schema": {"description": "events whose data is JSON: progress {done, total}, then the result or {status, detail}"}}},
+    },
+}
 CLASS_INDEX = Query(None, ge=0, description="the class to explain; default: the top-1 prediction")
 STREAM = Query(False, description="send progress as Server-Sent Events, then the result (see docs/api.md)")
 
@@ -92,16 +100,17 @@ async def gradcam_endpoint(
     return await run_in_threadpool(job, None)
 
 
-@router.post("/occlusion", response_model=OcclusionResponse, responses=ERROR_RESPONSES, openapi_extra=IMAGE_BODY)
+@router.post("/occlusion", response_model=OcclusionResponse, responses=STREAM_RESPONSES, openapi_extra=IMAGE_BODY)
 async def occlusion_endpoint(
     served: ServedModel = Depends(get_model),
     model_input: np.ndarray = Depends(get_model_input),
     arrays: ArrayOptions = Depends(get_array_options),
     class_index: int | None = CLASS_INDEX,
-    patch: int | None = Query(None, description="patch side in pixels; default: about 1/7 of the input side"),
-    stride: int | None = Query(None, description="step between patches; default: half the patch (at least 1)"),
+    patch: int | None = Query(None, ge=1, description="patch side in pixels, at most the input side; default: about 1/7 of it"),
+    stride: int | None = Query(None, ge=1, description="step between patches; default: half the patch (at least 1)"),
     fill: float | None = Query(None, description="value put in the patch, in the model's input range; default: its low end"),
     stream: bool = STREAM,
+    long_jobs: JobLimiter = Depends(get_long_jobs),
 ):
     height, width, _ = served.graph.input_shape
     patch = occlusion.default_patch(height, width) if patch is None else patch
@@ -125,14 +134,14 @@ async def occlusion_endpoint(
         result["grid"] = result.pop("raw")
         return result
 
-    return await respond(stream, job, OcclusionResponse)
+    return await respond(stream, job, OcclusionResponse, long_jobs)
 
 
 @router.post(
     "/saliency",
     response_model=SaliencyResponse,
     response_model_exclude_none=True,
-    responses=ERROR_RESPONSES,
+    responses=STREAM_RESPONSES,
     openapi_extra=IMAGE_BODY,
 )
 async def saliency_endpoint(
@@ -141,13 +150,14 @@ async def saliency_endpoint(
     arrays: ArrayOptions = Depends(get_array_options),
     method: SaliencyMethod = Query(SaliencyMethod.gradient, description="gradient, smoothgrad or integrated_gradients"),
     class_index: int | None = CLASS_INDEX,
-    samples: int = Query(50, description=f"smoothgrad: noisy copies averaged (1 to {MAX_SAMPLES})"),
-    noise_level: float = Query(0.15, description="smoothgrad: noise sigma as a fraction of the input range (0 to 1)"),
+    samples: int = Query(50, ge=1, le=MAX_SAMPLES, description=f"smoothgrad: noisy copies averaged (1 to {MAX_SAMPLES})"),
+    noise_level: float = Query(0.15, ge=0, le=1, description="smoothgrad: noise sigma as a fraction of the input range (0 to 1)"),
     seed: int = Query(0, description="smoothgrad: random seed of the noise"),
     absolute: bool = Query(True, description="gradient, smoothgrad: max_c |gradient| (default) or, if false, the signed sum over c"),
-    steps: int = Query(64, description=f"integrated_gradients: intervals on the path (1 to {MAX_STEPS})"),
-    baseline: float = Query(0.0, description="integrated_gradients: baseline value as a fraction of the input range (0 = black)"),
+    steps: int = Query(64, ge=1, le=MAX_STEPS, description=f"integrated_gradients: intervals on the path (1 to {MAX_STEPS})"),
+    baseline: float = Query(0.0, ge=0, le=1, description="integrated_gradients: baseline value as a fraction of the input range (0 = black)"),
     stream: bool = STREAM,
+    long_jobs: JobLimiter = Depends(get_long_jobs),
 ):
     low, high = served.card.input_range
     check_cap("samples", samples, 1, MAX_SAMPLES)
@@ -165,4 +175,5 @@ async def saliency_endpoint(
         result = run_method(served, model_input, class_index, module.attribute, lambda: options, arrays, progress)
         return {**result, "method": method.value}
 
-    return await respond(stream, job, SaliencyResponse)
+    # the plain gradient is one backward pass: like the drawing path, it is never refused
+    return await respond(stream, job, SaliencyResponse, None if method is SaliencyMethod.gradient else long_jobs)

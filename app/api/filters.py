@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import ERROR_RESPONSES, ArrayOptions, get_array_options, get_model
+from app.api.deps import ERROR_RESPONSES, ArrayOptions, get_array_options, get_long_jobs, get_model
+from app.jobs import JobLimiter
 from app.api.streaming import respond
 from app.cache import ArrayCache
 from app.encoding import encode_array, png_data_url
@@ -25,12 +25,12 @@ class PatternOptions:
 
     def __init__(
         self,
-        steps: int = Query(128, description=f"gradient-ascent steps (1 to {filter_service.MAX_STEPS})"),
-        seed: int = Query(0, description="seed of the start images and the jitter"),
-        size: int | None = Query(None, description="input side, for models built for variable input sizes"),
-        step_size: float = Query(0.05, description="Adam learning rate on the image's sigmoid logits (1e-4 to 1)"),
-        jitter: int = Query(2, description="random shift in pixels at every step (0 to 8)"),
-        total_variation: float = Query(0.05, description="weight of the total-variation penalty (0 to 10)"),
+        steps: int = Query(128, ge=1, le=filter_service.MAX_STEPS, description=f"gradient-ascent steps (1 to {filter_service.MAX_STEPS})"),
+        seed: int = Query(0, ge=0, le=2**31 - 1, description="seed of the start images and the jitter"),
+        size: int | None = Query(None, ge=1, description="input side, for models built for variable input sizes"),
+        step_size: float = Query(0.05, ge=1e-4, le=1, description="Adam learning rate on the image's sigmoid logits (1e-4 to 1)"),
+        jitter: int = Query(2, ge=0, le=8, description="random shift in pixels at every step (0 to 8)"),
+        total_variation: float = Query(0.05, ge=0, le=10, description="weight of the total-variation penalty (0 to 10)"),
     ) -> None:
         self.values = dict(steps=steps, seed=seed, size=size, step_size=step_size, jitter=jitter, total_variation=total_variation)
 
@@ -43,11 +43,13 @@ async def filter_pattern(
     parameters: PatternOptions = Depends(),
     arrays: ArrayOptions = Depends(get_array_options),
     cache: ArrayCache = Depends(get_filter_cache),
+    long_jobs: JobLimiter = Depends(get_long_jobs),
 ) -> dict:
     filter_service.check_layer(served, layer_name)
     options = filter_service.make_options(served, **parameters.values)
+    limiter = None if filter_service.is_cached(served, layer_name, index, options, cache) else long_jobs
 
-    def job():
+    def job(progress):
         pattern, activation = filter_service.single(served, layer_name, index, options, cache)
         picture = filters.atlas_image(pattern[None], served.card.input_range, scale=max(1, 224 // max(pattern.shape[:2])), gap=0)
         return {
@@ -58,10 +60,20 @@ async def filter_pattern(
             "png": png_data_url(picture),
         }
 
-    return await run_in_threadpool(job)
+    return await respond(False, job, FilterResponse, limiter)
 
 
-@router.get("/{layer_name:path}/filters", response_model=AtlasResponse, responses=ERROR_RESPONSES)
+@router.get(
+    "/{layer_name:path}/filters",
+    response_model=AtlasResponse,
+    responses={
+        **ERROR_RESPONSES,
+        200: {
+            "description": "The atlas as JSON; with stream=true, Server-Sent Events: progress, then result or error",
+            "content": {"text/event-stream": {"schema": {"description": "events whose data is JSON: progress {done, total}, then the result or {status, detail}"}}},
+        },
+    },
+)
 async def filter_atlas(
     layer_name: str,
     served: ServedModel = Depends(get_model),
@@ -69,9 +81,11 @@ async def filter_atlas(
     arrays: ArrayOptions = Depends(get_array_options),
     cache: ArrayCache = Depends(get_filter_cache),
     stream: bool = Query(False, description="send progress as Server-Sent Events, then the result"),
+    long_jobs: JobLimiter = Depends(get_long_jobs),
 ):
     filter_service.check_layer(served, layer_name)
     options = filter_service.make_options(served, **parameters.values)
+    limiter = None if filter_service.is_cached(served, layer_name, None, options, cache) else long_jobs
 
     def job(progress):
         result = filter_service.atlas(served, layer_name, options, cache, progress)
@@ -83,4 +97,4 @@ async def filter_atlas(
             "png": png_data_url(filters.atlas_image(result["patterns"], served.card.input_range)),
         }
 
-    return await respond(stream, job, AtlasResponse)
+    return await respond(stream, job, AtlasResponse, limiter)

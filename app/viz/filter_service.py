@@ -72,6 +72,13 @@ def atlas(served: ServedModel, layer: str, options: filters.Options, cache: Arra
     return cached
 
 
+def is_cached(served: ServedModel, layer: str, index: int | None, options: filters.Options, cache: ArrayCache) -> bool:
+    """Whether the answer is already at hand (then it costs no long-job slot)."""
+    if cache.get(_key(served, layer, options, "atlas")) is not None:
+        return True
+    return index is not None and cache.get(_key(served, layer, options, f"filter-{index}")) is not None
+
+
 def single(served: ServedModel, layer: str, index: int, options: filters.Options, cache: ArrayCache) -> tuple[np.ndarray, float]:
     count = filters.channel_count(served.graph, layer)
     if not 0 <= index < count:
