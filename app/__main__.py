@@ -21,12 +21,25 @@ def main(argv: list[str] | None = None) -> None:
     precompute.add_argument("--steps", type=int, default=128)
     precompute.add_argument("--seed", type=int, default=0)
     precompute.add_argument("--models-dir", help="folder of .keras/.h5 models (default: ./models)")
+    reference = commands.add_parser("reference", help="reference sets: build one from a folder, or precompute a model's views")
+    reference_commands = reference.add_subparsers(dest="reference_command", required=True)
+    build = reference_commands.add_parser("build", help="make a reference .npz from FOLDER/<label>/<image files>")
+    build.add_argument("folder")
+    build.add_argument("--out", required=True, help="the .npz to write, in the models folder")
+    build.add_argument("--size", default="28x28", help="HxW the images are stored at (default 28x28)")
+    build.add_argument("--gray", action="store_true", help="store grayscale images")
+    warm = reference_commands.add_parser("precompute", help="compute a model's top examples and map into the cache")
+    warm.add_argument("model", help="model id")
+    warm.add_argument("--models-dir", help="folder of .keras/.h5 models (default: ./models)")
     args = parser.parse_args(argv)
 
-    if args.models_dir:
+    if getattr(args, "models_dir", None):
         os.environ["CONVNET_VIS_MODELS_DIR"] = os.path.abspath(args.models_dir)
     if args.command == "filters":
         precompute_filters(args)
+        return
+    if args.command == "reference":
+        (build_reference if args.reference_command == "build" else precompute_reference)(args)
         return
     import uvicorn
 
@@ -59,6 +72,53 @@ def precompute_filters(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         result = filter_service.atlas(served, layer, options, cache)
         print(f"{served.id} {layer}: {len(result['activations'])} patterns in {time.perf_counter() - started:.1f} s")
+
+
+def build_reference(args: argparse.Namespace) -> None:
+    """FOLDER/<label>/*.png|jpg|... -> x (uint8 images), y (label index, subfolders in sorted order)."""
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    height, width = (int(v) for v in args.size.lower().split("x"))
+    folders = sorted(p for p in Path(args.folder).iterdir() if p.is_dir())
+    images, labels = [], []
+    for label, folder in enumerate(folders):
+        for path in sorted(folder.iterdir()):
+            try:
+                with Image.open(path) as image:
+                    picture = ImageOps.exif_transpose(image).convert("L" if args.gray else "RGB").resize((width, height))
+            except OSError:
+                print(f"skipped {path}: not an image")
+                continue
+            images.append(np.asarray(picture, np.uint8))
+            labels.append(label)
+    np.savez_compressed(args.out, x=np.stack(images), y=np.array(labels), indices=np.arange(len(labels)))
+    print(f"wrote {args.out}: {len(labels)} images of {len(folders)} classes ({', '.join(f.name for f in folders)}).")
+    print(f'Add "reference": "{Path(args.out).name}" to the model card, and the class names in this order.')
+
+
+def precompute_reference(args: argparse.Namespace) -> None:
+    import time
+
+    from app.api.dataset import embedding, top_units
+    from app.cache import ArrayCache
+    from app.config import Settings
+    from app.reference import ReferenceStore
+    from app.registry import ModelRegistry
+
+    settings = Settings()
+    served = ModelRegistry.from_settings(settings).get(args.model)
+    references, cache = ReferenceStore(), ArrayCache(settings.cache_dir / "dataset")
+    started = time.perf_counter()
+    for layer, node in served.graph.nodes.items():
+        if not node.is_container:
+            top_units(served, references, cache, layer)
+    print(f"{served.id}: top examples of every unit of {len(served.graph.nodes)} layers in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    mapped = embedding(served, references, cache)
+    print(f"{served.id}: t-SNE map of {len(mapped['points'])} reference images ({mapped['layer']}) in {time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":

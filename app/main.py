@@ -10,11 +10,12 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app.api import analysis, explain, filters, live, models
+from app.api import analysis, dataset, explain, filters, live, models
 from app.cache import ArrayCache
 from app.config import PROJECT_ROOT, Settings
 from app.errors import register_error_handlers
 from app.jobs import JobLimiter
+from app.reference import ReferenceStore
 from app.registry import ModelRegistry
 
 log = logging.getLogger("convnet_vis")
@@ -50,12 +51,15 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.settings = settings
     app.state.filter_cache = ArrayCache(settings.cache_dir / "filters")
     app.state.long_jobs = JobLimiter(settings.max_long_jobs)
+    app.state.references = ReferenceStore()
+    app.state.dataset_cache = ArrayCache(settings.cache_dir / "dataset")
     register_error_handlers(app)
     app.include_router(models.router)
     app.include_router(analysis.router)
     app.include_router(live.router)
     app.include_router(explain.router)
     app.include_router(filters.router)
+    app.include_router(dataset.router)
 
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     templates = Jinja2Templates(directory=PROJECT_ROOT / "templates")

@@ -154,3 +154,42 @@ class AtlasResponse(BaseModel):
     activations: list[float] = Field(description="mean activation each channel reaches on its own pattern")
     patterns: ArrayOut = Field(description="[N, H, W, C], one pattern per channel")
     png: str = Field(description="data:image/png;base64 of all patterns in a grid, row by row")
+
+
+class ReferenceImage(BaseModel):
+    index: int = Field(description="position in the reference set")
+    source_index: int = Field(description="position in the source data set (e.g. the MNIST test set)")
+    label: str
+    png: str = Field(description="data:image/png;base64 thumbnail")
+
+
+class TopExample(ReferenceImage):
+    activation: float
+
+
+class TopExamplesResponse(BaseModel):
+    layer: str
+    unit: int
+    examples: list[TopExample]
+
+
+class Neighbour(ReferenceImage):
+    distance: float
+
+
+class NeighboursResponse(PredictResponse):
+    layer: str
+    neighbors: list[Neighbour]
+
+
+class EmbeddingResponse(BaseModel):
+    layer: str
+    method: str
+    points: ArrayOut = Field(description="[N, 2] map positions of the reference images")
+    labels: list[int] = Field(description="class index of each reference image")
+
+
+class PlacementResponse(PredictResponse):
+    layer: str
+    point: list[float] = Field(description="[x, y] on the map")
+    neighbors: list[int] = Field(description="reference indices whose map positions placed it")

@@ -73,6 +73,12 @@ export const api = {
     });
   },
 
+  topExamples: (id, layer, unit, k = 8) =>
+    request(`/api/models/${encodeURIComponent(id)}/layers/${layerPath(layer)}/units/${unit}/top?k=${k}`),
+  embedding: (id) => request(`/api/models/${encodeURIComponent(id)}/embedding`),
+  place: (id, pixels) => postJson(`/api/models/${encodeURIComponent(id)}/embedding/place?preprocess=none`, { pixels }),
+  neighbours: (id, pixels, k = 8) => postJson(`/api/models/${encodeURIComponent(id)}/neighbors?preprocess=none&k=${k}`, { pixels }),
+
   // endpoint: gradcam | occlusion | saliency; the model input is sent as it is (preprocess=none).
   explain(id, endpoint, params, pixels) {
     const query = new URLSearchParams({ ...params, preprocess: "none" });

@@ -80,6 +80,98 @@ function renderSeen(input) {
   context.putImageData(image, 0, 0);
 }
 
+// --- the reference map -------------------------------------------------------------------
+const CLASS_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
+
+async function loadMap(detail) {
+  const card = $("#map-card");
+  state.map = null;
+  card.hidden = false;
+  $("#map-status").textContent = "computing the map of the reference images… (once per model)";
+  $("#neighbours").replaceChildren();
+  try {
+    const map = await api.embedding(detail.id);
+    if (state.detail !== detail) return;
+    const { data } = decodeArray(map.points);
+    state.map = { points: data, labels: map.labels, layer: map.layer };
+    $("#map-status").textContent = `${map.labels.length} reference digits in ${map.layer}, by t-SNE; the ring is your input`;
+    $("#map-legend").replaceChildren(...detail.classes.map((label, i) => {
+      const key = document.createElement("span");
+      key.style.setProperty("--swatch", CLASS_COLOURS[i % CLASS_COLOURS.length]);
+      key.textContent = label;
+      return key;
+    }));
+    drawMap();
+    placeCurrent();
+  } catch (error) {
+    if (error.status === 404) card.hidden = true; // this model has no reference set
+    else $("#map-status").textContent = error.detail || String(error);
+  }
+}
+
+function drawMap(point = null) {
+  const map = state.map;
+  if (!map) return;
+  const canvas = $("#embedding");
+  const context = canvas.getContext("2d");
+  const { points, labels } = map;
+  if (!map.bounds) {
+    let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
+    for (let i = 0; i < labels.length; i++) {
+      x0 = Math.min(x0, points[2 * i]);
+      x1 = Math.max(x1, points[2 * i]);
+      y0 = Math.min(y0, points[2 * i + 1]);
+      y1 = Math.max(y1, points[2 * i + 1]);
+    }
+    map.bounds = { x0, x1, y0, y1 };
+  }
+  const { x0, x1, y0, y1 } = map.bounds;
+  const pad = 8;
+  const sx = (x) => pad + ((x - x0) / (x1 - x0 || 1)) * (canvas.width - 2 * pad);
+  const sy = (y) => pad + ((y - y0) / (y1 - y0 || 1)) * (canvas.height - 2 * pad);
+  context.fillStyle = "#0b0d12";
+  context.fillRect(0, 0, canvas.width, canvas.height);
+  for (let i = 0; i < labels.length; i++) {
+    context.fillStyle = CLASS_COLOURS[labels[i] % CLASS_COLOURS.length];
+    context.fillRect(sx(points[2 * i]) - 1, sy(points[2 * i + 1]) - 1, 2.5, 2.5);
+  }
+  if (point) {
+    context.strokeStyle = "#fff";
+    context.lineWidth = 3;
+    context.beginPath();
+    context.arc(sx(point[0]), sy(point[1]), 7, 0, 2 * Math.PI);
+    context.stroke();
+    canvas.dataset.point = point.map((v) => v.toFixed(2)).join(",");
+  }
+}
+
+let placing = false;
+let placeAgain = false;
+async function placeCurrent() {
+  if (!state.map || !state.answer) return;
+  if (placing) {
+    placeAgain = true;
+    return;
+  }
+  placing = true;
+  try {
+    const pixels = state.explain.currentPixels();
+    const [placed, near] = await Promise.all([api.place(state.detail.id, pixels), api.neighbours(state.detail.id, pixels)]);
+    drawMap(placed.point);
+    const strip = thumbnails(near.neighbors, (item) => `${item.label} · ${item.distance.toFixed(1)}`);
+    strip.setAttribute("data-testid", "neighbours");
+    $("#neighbours").replaceChildren(strip);
+  } catch (error) {
+    showError(error.detail || String(error));
+  } finally {
+    placing = false;
+    if (placeAgain) {
+      placeAgain = false;
+      placeCurrent();
+    }
+  }
+}
+
 function receive(answer) {
   if (answer.error) {
     showError(answer.error.detail);
@@ -88,6 +180,7 @@ function receive(answer) {
   showError("");
   state.answer = decodeAnswer(answer);
   render();
+  placeCurrent();
   window.convnetVis.answers += 1;
   const seq = answer.seq;
   requestAnimationFrame(() => {
@@ -200,18 +293,58 @@ function leave() {
   state.network.highlight(null, []);
 }
 
+function thumbnails(items, caption) {
+  const strip = document.createElement("div");
+  strip.className = "thumbs";
+  for (const item of items) {
+    const figure = document.createElement("figure");
+    const image = new Image();
+    image.src = item.png;
+    image.alt = `reference digit ${item.label}`;
+    const text = document.createElement("figcaption");
+    text.textContent = caption(item);
+    figure.append(image, text);
+    strip.append(figure);
+  }
+  return strip;
+}
+
+async function showTopExamples(layer, unit) {
+  const box = $("#map-top");
+  box.replaceChildren();
+  try {
+    const top = await api.topExamples(state.detail.id, layer.name, unit);
+    const title = document.createElement("p");
+    title.className = "muted";
+    title.textContent = "the reference images that excite it most:";
+    const strip = thumbnails(top.examples, (item) => `${item.label} · ${item.activation.toFixed(2)}`);
+    strip.setAttribute("data-testid", "top-examples");
+    box.append(title, strip);
+  } catch (error) {
+    if (error.status !== 404) showError(error.detail || String(error));
+  }
+}
+
 async function enlarge({ layer, channel }) {
   const dialog = $("#map-dialog");
   const data = state.answer && state.answer.layers.get(layer.name);
-  $("#map-title").textContent = `${layer.name}, channel ${channel}`;
+  const spatial = layer.output_shape.length === 3;
+  $("#map-title").textContent = `${layer.name}, ${spatial ? "channel" : "unit"} ${channel}`;
   const big = $("#map-big");
+  big.hidden = !spatial;
+  const note = $("#map-filter");
+  note.replaceChildren();
+  $("#map-range").textContent = "";
+  showTopExamples(layer, channel);
+  if (!spatial) {
+    if (!dialog.open) dialog.showModal();
+    return;
+  }
   const source = state.network.view(layer.name).canvases[channel];
   const context = big.getContext("2d");
   context.imageSmoothingEnabled = false;
   context.clearRect(0, 0, big.width, big.height);
   context.drawImage(source, 0, 0, big.width, big.height);
-  const note = $("#map-filter");
-  note.replaceChildren();
   if (data) {
     let lo = Infinity;
     let hi = -Infinity;
@@ -310,6 +443,7 @@ async function loadModel(id) {
     state.network.setModel(detail);
     state.explain.setModel(detail);
     fillAtlasLayers(detail);
+    loadMap(detail);
     $("#model-description").textContent = detail.description;
     const url = new URL(location.href);
     url.searchParams.set("model", id);

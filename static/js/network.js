@@ -79,6 +79,7 @@ export class NetworkView {
         ]);
         body.append(row);
         row.addEventListener("mouseenter", () => this.onHover({ layer, index, view }));
+        row.addEventListener("click", () => this.onSelectMap({ layer, channel: index, view }));
         row.addEventListener("mouseleave", () => this.onLeave());
         return { row, fill, value };
       });
@@ -135,6 +136,12 @@ export class NetworkView {
         if (index < units) this.onHover({ layer, index, view, canvas });
       });
       canvas.addEventListener("mouseleave", () => this.onLeave());
+      canvas.addEventListener("click", (event) => {
+        const rect = canvas.getBoundingClientRect();
+        const column = Math.min(columns - 1, Math.floor(((event.clientX - rect.left) / rect.width) * columns));
+        const row = Math.min(rows - 1, Math.floor(((event.clientY - rect.top) / rect.height) * rows));
+        if (row * columns + column < units) this.onSelectMap({ layer, channel: row * columns + column, view });
+      });
       body.append(canvas);
       view.canvases.push(canvas);
     }

@@ -161,3 +161,29 @@ def test_keyboard_reaches_the_controls(page):
         page.keyboard.press("Tab")
         focused.add(page.evaluate("document.activeElement.id || document.activeElement.dataset.testid || document.activeElement.tagName"))
     assert {"model", "clear"} <= focused
+
+
+def test_clicking_a_unit_shows_its_top_examples(page):
+    page.locator("[data-name=conv2] canvas").nth(4).click()
+    strip = page.wait_for_selector("[data-testid=top-examples]", timeout=30_000)
+    assert len(strip.query_selector_all("img")) == 8
+    page.click("#map-close")
+    page.locator("[data-name=dense1] canvas").scroll_into_view_if_needed()
+    page.locator("[data-name=dense1] canvas").click(position={"x": 3, "y": 3})
+    page.wait_for_function("() => document.querySelector('#map-title').textContent.includes('dense1, unit 0')")
+    page.wait_for_selector("[data-testid=top-examples] img")
+
+
+def test_the_map_shows_the_current_input_and_its_neighbours(page):
+    page.wait_for_function("() => document.querySelector('#map-status').textContent.includes('t-SNE')", timeout=90_000)
+    draw(page, DIGITS["1"])
+    wait_for_prediction(page, "1")
+    page.wait_for_function("() => document.querySelector('[data-testid=embedding]').dataset.point", timeout=30_000)
+    before = page.get_attribute("[data-testid=embedding]", "data-point")
+    neighbours = page.wait_for_selector("[data-testid=neighbours]")
+    labels = [c.inner_text().split(" ")[0] for c in neighbours.query_selector_all("figcaption")]
+    assert labels.count("1") >= 6, labels
+    page.click("[data-testid=clear]")
+    draw(page, DIGITS["0"])
+    wait_for_prediction(page, "0")
+    page.wait_for_function(f"() => document.querySelector('[data-testid=embedding]').dataset.point !== '{before}'")
