@@ -262,12 +262,42 @@ def bench_filters(url: str, model_id: str, repeats: int, report: Report) -> None
     report.ratio(f"filter pattern HTTP ({layer}, {steps} steps, uncached)", f"baseline: generate_pattern loop, per channel ({steps} eager steps)")
 
 
+def bench_dataset(url: str, model_id: str, repeats: int, report: Report) -> None:
+    """Issue 8: top examples, neighbours and placement, vs recomputing the reference features."""
+    digits = sample_digits(8)
+    bodies = [json.dumps({"pixels": d.tolist()}) for d in digits]
+    with httpx.Client(timeout=300) as client:
+        started = time.perf_counter()
+        client.get(f"{url}/api/models/{model_id}/embedding").raise_for_status()
+        report.add("map: first request (t-SNE of 3,000 reference digits)", [(time.perf_counter() - started) * 1000])
+        report.add("map: cached", timed(lambda: client.get(f"{url}/api/models/{model_id}/embedding").raise_for_status(), 20))
+        report.add("top examples HTTP (conv3 unit, k=9)", timed(lambda: client.get(f"{url}/api/models/{model_id}/layers/conv3/units/5/top?k=9").raise_for_status(), repeats))
+        report.add("neighbours HTTP (k=8, last hidden layer)", timed(post_timer(client, f"{url}/api/models/{model_id}/neighbors", bodies), repeats))
+        report.add("place on the map HTTP", timed(post_timer(client, f"{url}/api/models/{model_id}/embedding/place", bodies), repeats))
+
+    from app.registry import load_served_model
+
+    served = load_served_model(PROJECT_ROOT / "models" / f"{model_id}.keras")
+
+    def naive_neighbours():
+        # recompute every reference image's features for each query, with Model.predict
+        with np.load(PROJECT_ROOT / "models" / "mnist-reference.npz") as archive:
+            images = (archive["x"] / 255.0).astype("float32")[..., None]
+        features = served.graph.all_outputs.predict(images, batch_size=500, verbose=0)[served.graph.nodes["dense1"].output_index]
+        query = served.graph.all_outputs.predict(digits[:1, ..., None], verbose=0)[served.graph.nodes["dense1"].output_index]
+        return np.argsort(((features - query) ** 2).sum(axis=1))[:8]
+
+    report.add("baseline: neighbours recomputing reference features", timed(naive_neighbours, 3, warmup=1))
+    report.ratio("neighbours HTTP (k=8, last hidden layer)", "baseline: neighbours recomputing reference features")
+
+
 CASES = {
     "activations": bench_activations,
     "gradcam": bench_gradcam,
     "occlusion": bench_occlusion,
     "saliency": bench_saliency,
     "filters": bench_filters,
+    "dataset": bench_dataset,
     "page": bench_page,
 }
 
