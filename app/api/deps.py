@@ -9,7 +9,7 @@ from fastapi import Depends, Query, Request
 
 from app.config import Settings
 from app.encoding import Encoding, TransferDtype
-from app.inputs import read_image_input
+from app.inputs import ImageInput, read_image_input
 from app.jobs import JobLimiter
 from app.preprocess import PreprocessMode, prepare
 from app.registry import ModelRegistry, ServedModel
@@ -63,10 +63,14 @@ async def get_model_input(
     ),
 ) -> np.ndarray:
     """The exact `[H, W, C]` array the model will see, from any of the three body forms."""
-    received = await read_image_input(request, settings)
+    return model_input_for(served, await read_image_input(request, settings), preprocess)
+
+
+def model_input_for(served: ServedModel, received: ImageInput, mode: PreprocessMode) -> np.ndarray:
+    """A decoded body -> the model's input, by the `preprocess` mode (shared with the live channel)."""
     return prepare(
         received.image,
-        preprocess,
+        mode,
         served.graph.input_shape,
         served.card.input_range,
         from_file=received.from_file,

@@ -59,14 +59,14 @@ def run_method(
     model_input: np.ndarray,
     class_index: int | None,
     method: Callable,
-    make_options: Callable[[], object],
+    options: object,
     arrays: ArrayOptions,
     progress=None,
 ) -> dict:
     """Predict, resolve the class, attribute, and encode the fields every explanation shares."""
     probabilities = served.graph.probabilities(model_input[None])[0]
     target = resolve_class(served.graph, class_index, probabilities)
-    attribution: Attribution = method(served.graph, model_input, target, make_options(), progress)
+    attribution: Attribution = method(served.graph, model_input, target, options, progress)
     # The contract's occlusion heatmap is in probability units; the picture shows its positive part.
     image = overlay(model_input, normalise(attribution.heatmap), served.card.input_range)
     return {
@@ -94,7 +94,7 @@ async def gradcam_endpoint(
     module = gradcam if method is GradcamMethod.gradcam else gradcam_plus_plus
 
     def job(progress):
-        result = run_method(served, model_input, class_index, module.attribute, lambda: gradcam.Options(name), arrays, progress)
+        result = run_method(served, model_input, class_index, module.attribute, gradcam.Options(name), arrays, progress)
         return {**result, "method": method.value}
 
     return await run_in_threadpool(job, None)
@@ -130,7 +130,7 @@ async def occlusion_endpoint(
     options = occlusion.Options(patch=patch, stride=stride, fill=float(fill))
 
     def job(progress):
-        result = run_method(served, model_input, class_index, occlusion.attribute, lambda: options, arrays, progress)
+        result = run_method(served, model_input, class_index, occlusion.attribute, options, arrays, progress)
         result["grid"] = result.pop("raw")
         return result
 
@@ -172,7 +172,7 @@ async def saliency_endpoint(
         module, options = integrated_gradients, integrated_gradients.Options(steps, low + baseline * (high - low))
 
     def job(progress):
-        result = run_method(served, model_input, class_index, module.attribute, lambda: options, arrays, progress)
+        result = run_method(served, model_input, class_index, module.attribute, options, arrays, progress)
         return {**result, "method": method.value}
 
     # the plain gradient is one backward pass: like the drawing path, it is never refused

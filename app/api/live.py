@@ -19,10 +19,11 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from app.api.analysis import activations_payload
+from app.api.deps import model_input_for
 from app.encoding import Encoding, TransferDtype
 from app.errors import InvalidOption, VisualizerError
 from app.inputs import image_from_payload
-from app.preprocess import PreprocessMode, prepare
+from app.preprocess import PreprocessMode
 from app.registry import ServedModel
 
 router = APIRouter(tags=["live"])
@@ -47,15 +48,7 @@ def _answer(served: ServedModel, settings, message: dict, options: _Options) -> 
     layers = message.get("layers")
     if layers is not None and not (isinstance(layers, list) and all(isinstance(n, str) for n in layers)):
         raise InvalidOption("'layers' must be a list of layer names.")
-    model_input = prepare(
-        received.image,
-        mode,
-        served.graph.input_shape,
-        served.card.input_range,
-        from_file=received.from_file,
-        digits_model=served.card.kind == "digits",
-    )
-    return activations_payload(served, model_input, layers, message_options)
+    return activations_payload(served, model_input_for(served, received, mode), layers, message_options)
 
 
 def _reject_constant(value: str):
