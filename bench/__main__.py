@@ -222,7 +222,6 @@ def bench_filters(url: str, model_id: str, repeats: int, report: Report) -> None
     """Issue 5: one pattern and a whole-layer atlas vs a generate_pattern-style loop per channel."""
     import tensorflow as tf
 
-    from app.viz import filters
 
     layer, steps = "conv3", 128
     with httpx.Client(timeout=600) as client:

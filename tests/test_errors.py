@@ -57,6 +57,9 @@ def test_upload_limit(tmp_path):
     with client_for(tmp_path, max_upload_bytes=50_000, max_image_pixels=100_000) as small:
         image = encoded("BMP")  # 64x64x3 BMP: about 12 KB
         assert small.post(PREDICT, **file_part(image)).status_code == 200
+        just_over = np.random.default_rng(2).bytes(50_001)  # one byte over the limit
+        assert_error(small.post(PREDICT, **file_part(just_over)), 413)
+        assert_error(small.post(PREDICT, json={"image": __import__("base64").b64encode(just_over).decode()}), 413)
         over = np.random.default_rng(2).bytes(50_001 + 70_000)
         assert_error(small.post(PREDICT, **file_part(over)), 413)
         assert_error(small.post(PREDICT, content=over, headers={"content-type": "image/png"}), 413)

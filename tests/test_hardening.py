@@ -70,7 +70,7 @@ def test_several_workers_serve_the_same_answers(client, mnist):
         assert http.get(url + "/api/health").json()["models"] == 2
 
 
-@pytest.mark.parametrize("endpoint", ["predict", "activations"])
+@pytest.mark.parametrize("endpoint", ["predict", "activations", "neighbors", "embedding/place"])
 def test_bad_bodies_everywhere(client, endpoint):
     for case, kwargs, status in bad_bodies():
         response = client.post(f"/api/models/mnist-convnet/{endpoint}", **kwargs)
@@ -91,3 +91,18 @@ def test_live_channel_survives_bad_messages(client, message):
         assert answer["error"]["status"] in (415, 422) and answer["error"]["detail"]
         socket.send_text(json.dumps({"seq": 9, **PIXELS}))
         assert socket.receive_json()["seq"] == 9
+
+
+def test_disk_cache_is_safe_under_concurrent_writers(tmp_path):
+    """Workers writing the same entry at once: every reader sees a whole entry, never a torn file."""
+    from app.cache import ArrayCache
+
+    arrays = {"patterns": np.random.default_rng(0).normal(size=(64, 28, 28, 1)).astype("float32")}
+    writers = [ArrayCache(tmp_path, capacity=1) for _ in range(8)]
+    threads = [threading.Thread(target=lambda c=c: [c.put("same-key", arrays) for _ in range(10)]) for c in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [p.name for p in tmp_path.iterdir()] == ["same-key.npz"]  # no temporary files left behind
+    np.testing.assert_array_equal(ArrayCache(tmp_path).get("same-key")["patterns"], arrays["patterns"])

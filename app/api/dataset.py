@@ -12,7 +12,7 @@ from app.api.models import find_node
 from app.cache import ArrayCache, cache_key
 from app.encoding import encode_array, png_data_url, prediction_payload
 from app.errors import InvalidOption, NotFound
-from app.reference import ReferenceStore, unit_values
+from app.reference import ReferenceStore
 from app.registry import ServedModel
 from app.schemas import EmbeddingResponse, NeighboursResponse, PlacementResponse, TopExamplesResponse
 from app.viz import dataset
@@ -189,5 +189,3 @@ async def place_on_map(
 
     return await run_in_threadpool(job)
 
-
-__all__ = ["router", "top_units", "embedding", "unit_values"]
