@@ -15,6 +15,7 @@ const state = {
   answer: null, // {input, layers: Map(name -> {shape, values, min, max}), probabilities, top}
   scale: "layer",
   seq: 0,
+  shownSeq: 0, // the newest input whose answer is on screen: older answers are stale
   live: null,
   inspector: null,
   weights: new Map(),
@@ -173,11 +174,14 @@ async function placeCurrent() {
 }
 
 function receive(answer) {
+  if (answer.seq !== undefined && answer.seq !== null) {
+    if (answer.seq < state.shownSeq) return; // an older drawing answered late: never overwrite a newer view
+    state.shownSeq = answer.seq;
+  }
   if (answer.error) {
     showError(answer.error.detail);
     return;
   }
-  showError("");
   state.answer = decodeAnswer(answer);
   render();
   placeCurrent();
@@ -198,6 +202,7 @@ function receive(answer) {
 // --- drawing --------------------------------------------------------------------------------
 let frameRequested = false;
 function drawingChanged() {
+  showError(""); // a new input: earlier messages no longer apply
   state.pendingMoves.push({ seq: state.seq + 1, time: performance.now() });
   if (frameRequested) return;
   frameRequested = true;
@@ -245,12 +250,14 @@ function postDrawing(message) {
 
 async function upload(file) {
   if (!file) return;
+  showError("");
   $("#upload-name").textContent = file.name;
+  const seq = ++state.seq; // answers to drawings sent before this upload are now stale
   try {
     const answer = await api.activationsForFile(state.detail.id, file);
-    receive(answer);
+    receive({ ...answer, seq });
   } catch (error) {
-    showError(error.detail || String(error));
+    if (seq >= state.shownSeq) showError(error.detail || String(error));
   }
 }
 
