@@ -187,3 +187,13 @@ def test_the_map_shows_the_current_input_and_its_neighbours(page):
     draw(page, DIGITS["0"])
     wait_for_prediction(page, "0")
     page.wait_for_function(f"() => document.querySelector('[data-testid=embedding]').dataset.point !== '{before}'")
+
+
+def test_an_unreachable_server_is_reported(page, tmp_path):
+    page.route("**/api/**", lambda route: route.abort())  # the server is gone
+    page.expected_error = "net::ERR_FAILED"
+    path = tmp_path / "digit.png"
+    Image.new("L", (28, 28)).save(path)
+    page.set_input_files("[data-testid=upload]", str(path))
+    page.wait_for_selector("#status:not([hidden])")
+    assert "cannot be reached" in page.inner_text("#status")
