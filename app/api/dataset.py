@@ -56,6 +56,17 @@ def neighbour_layer(served: ServedModel, layer: str | None) -> str:
     return name
 
 
+def analyse(served: ServedModel, model_input: np.ndarray, layer: str, arrays: ArrayOptions) -> tuple[dict, np.ndarray]:
+    """The fields every image query answers (input, prediction), and the input's features in `layer`."""
+    result = served.graph.run(model_input[None])
+    fields = {
+        "input": encode_array(model_input, arrays.encoding, arrays.dtype),
+        "prediction": prediction_payload(result["probabilities"][0], served.card.classes),
+        "layer": layer,
+    }
+    return fields, served.graph.feature(result, layer).reshape(-1)
+
+
 def thumbnail(served: ServedModel, references: ReferenceStore, index: int) -> dict:
     reference = references.get(served)
     image = reference.images[index]
@@ -132,13 +143,10 @@ async def neighbours(
     name = neighbour_layer(served, layer)
 
     def job():
-        result = served.graph.run(model_input[None])
-        query = served.graph.feature(result, name).reshape(-1)
+        fields, query = analyse(served, model_input, name, arrays)
         indices, distances = dataset.nearest(references.features(served, name, "flat"), query, k)
         return {
-            "input": encode_array(model_input, arrays.encoding, arrays.dtype),
-            "prediction": prediction_payload(result["probabilities"][0], served.card.classes),
-            "layer": name,
+            **fields,
             "neighbors": [{**thumbnail(served, references, i), "distance": float(d)} for i, d in zip(indices, distances)],
         }
 
@@ -176,13 +184,10 @@ async def place_on_map(
 ) -> dict:
     def job():
         mapped = embedding(served, references, cache)
-        result = served.graph.run(model_input[None])
-        query = served.graph.feature(result, mapped["layer"]).reshape(-1)
+        fields, query = analyse(served, model_input, mapped["layer"], arrays)
         point, indices = dataset.place(references.features(served, mapped["layer"], "flat"), mapped["points"], query)
         return {
-            "input": encode_array(model_input, arrays.encoding, arrays.dtype),
-            "prediction": prediction_payload(result["probabilities"][0], served.card.classes),
-            "layer": mapped["layer"],
+            **fields,
             "point": [float(point[0]), float(point[1])],
             "neighbors": [int(i) for i in indices],
         }
