@@ -87,7 +87,8 @@ const CLASS_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#
 async function loadMap(detail) {
   const card = $("#map-card");
   state.map = null;
-  card.hidden = false;
+  card.hidden = !detail.card.reference; // only models whose card names a reference set have a map
+  if (card.hidden) return;
   $("#map-status").textContent = "computing the map of the reference images… (once per model)";
   $("#neighbours").replaceChildren();
   try {
@@ -105,8 +106,7 @@ async function loadMap(detail) {
     drawMap();
     placeCurrent();
   } catch (error) {
-    if (error.status === 404) card.hidden = true; // this model has no reference set
-    else $("#map-status").textContent = error.detail || String(error);
+    $("#map-status").textContent = error.detail || String(error);
   }
 }
 
@@ -319,6 +319,7 @@ function thumbnails(items, caption) {
 async function showTopExamples(layer, unit) {
   const box = $("#map-top");
   box.replaceChildren();
+  if (!state.detail.card.reference) return;
   try {
     const top = await api.topExamples(state.detail.id, layer.name, unit);
     const title = document.createElement("p");

@@ -197,3 +197,33 @@ def test_an_unreachable_server_is_reported(page, tmp_path):
     page.set_input_files("[data-testid=upload]", str(path))
     page.wait_for_selector("#status:not([hidden])")
     assert "cannot be reached" in page.inner_text("#status")
+
+
+def test_the_view_adapts_to_a_nested_rgb_model(browser, tmp_path):
+    """A base model nested as a layer, RGB 64x48, BatchNorm, no reference set, no softmax."""
+    from bench.server import running_server
+    from tests import tiny_models
+
+    tiny_models.save_all(tmp_path)
+    with running_server(tmp_path) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        errors = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url + "/?model=nested-rgb")
+        page.wait_for_selector("[data-testid=layer]")
+        draw(page, DIGITS["7"])
+        page.wait_for_function("() => window.convnetVis.answers > 1")
+        names = page.eval_on_selector_all("[data-testid=layer]", "nodes => nodes.map(n => n.dataset.name)")
+        assert names == ["base/conv_a", "base/bn", "base/pool_a", "base/conv_b", "gap", "drop", "logits"]
+        assert page.locator("[data-name='base/conv_b'] canvas").count() == 8
+        assert page.is_hidden("#map-card")  # no reference set: no map, and no failed request for one
+        box = page.locator("[data-name='base/conv_b'] canvas").nth(1).bounding_box()
+        page.mouse.move(box["x"] + 10, box["y"] + 10)
+        text = page.wait_for_selector("[data-testid=computation]").inner_text()
+        computed = float(re.search(r"relu\([-\d.e+]+\) = ([-\d.e+]+)", text).group(1))
+        reported = float(re.search(r"the model computed ([-\d.e+]+)", page.inner_text("[data-testid=info]")).group(1))
+        assert computed == pytest.approx(reported, abs=2e-3)
+        context.close()
+    assert not errors, errors
