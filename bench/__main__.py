@@ -204,6 +204,8 @@ def bench_page(url: str, model_id: str, repeats: int, report: Report) -> None:
             page.goto(f"{url}/?model={model_id}{query}")
             page.wait_for_selector("[data-testid=layer]")
             page.wait_for_function("() => window.convnetVis.answers > 0")
+            # steady state: the reference map (computed once per server process) is ready
+            page.wait_for_function("() => document.querySelector('#map-status').textContent.includes('t-SNE')", timeout=120_000)
             rounds = max(1, repeats // 100)
             for _ in range(rounds):
                 for stroke in strokes:

@@ -146,15 +146,26 @@ function drawMap(point = null) {
   }
 }
 
+// The map and the neighbours follow the drawing at most every MAP_INTERVAL ms, one request
+// pair at a time, so they never crowd out the drawing path's own answers.
+const MAP_INTERVAL = 300;
 let placing = false;
 let placeAgain = false;
+let lastPlaced = 0;
+let placeTimer = null;
 async function placeCurrent() {
   if (!state.map || !state.answer) return;
   if (placing) {
     placeAgain = true;
     return;
   }
+  const wait = lastPlaced + MAP_INTERVAL - performance.now();
+  if (wait > 0) {
+    if (!placeTimer) placeTimer = setTimeout(() => ((placeTimer = null), placeCurrent()), wait);
+    return;
+  }
   placing = true;
+  lastPlaced = performance.now();
   try {
     const pixels = state.explain.currentPixels();
     const [placed, near] = await Promise.all([api.place(state.detail.id, pixels), api.neighbours(state.detail.id, pixels)]);
