@@ -89,7 +89,7 @@ async function loadMap(detail) {
   state.map = null;
   card.hidden = !detail.card.reference; // only models whose card names a reference set have a map
   if (card.hidden) return;
-  $("#map-status").textContent = "computing the map of the reference images… (once per model)";
+  $("#map-status").textContent = "computing the map of the reference images… (once per model, about 15 s)";
   $("#neighbours").replaceChildren();
   try {
     const map = await api.embedding(detail.id);
