@@ -1,6 +1,6 @@
 """Train a bundled model and write `<id>.keras` plus its model card.
 
-    python -m app.train mnist-convnet --data ../shared/data/mnist.npz --out models
+    python -m app.train mnist-convnet --data path/to/mnist.npz --out models
 """
 
 from __future__ import annotations
