@@ -212,16 +212,20 @@ async def _read_multipart(request: Request, body: bytes, settings: Settings) -> 
     return ImageInput(decode_image(data, settings), from_file=True)
 
 
-def read_json_body(body: bytes | str, settings: Settings) -> ImageInput:
-    """The JSON body forms (`image` or `pixels`)."""
+def parse_json(text: bytes | str):
+    """JSON as the API reads it: NaN and Infinity are refused, errors are 422 with a detail."""
     try:
-        payload = json.loads(body, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
         message = str(exc)
         if "not allowed" in message:
-            raise InvalidOption(f"The JSON body contains {message.split()[0]}; send finite numbers in [0, 1].") from None
+            raise InvalidOption(f"The JSON contains {message.split()[0]}; send finite numbers in [0, 1].") from None
         raise InvalidOption(f"The body is not valid JSON ({message}).") from None
-    return image_from_payload(payload, settings)
+
+
+def read_json_body(body: bytes | str, settings: Settings) -> ImageInput:
+    """The JSON body forms (`image` or `pixels`)."""
+    return image_from_payload(parse_json(body), settings)
 
 
 def image_from_payload(payload, settings: Settings) -> ImageInput:
@@ -237,4 +241,4 @@ def image_from_payload(payload, settings: Settings) -> ImageInput:
     return ImageInput(decode_image(data, settings), from_file=True)
 
 
-__all__ = ["ImageInput", "read_image_input", "read_json_body", "image_from_payload", "decode_image", "pixels_to_image", "SUPPORTED_FORMATS"]
+__all__ = ["ImageInput", "read_image_input", "read_json_body", "image_from_payload", "parse_json", "decode_image", "pixels_to_image", "SUPPORTED_FORMATS"]

@@ -8,7 +8,7 @@ Per process: at most `max_long_jobs` run at once; the next one is refused at onc
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from app.errors import Busy
 
@@ -20,15 +20,12 @@ class JobLimiter:
         self.max_jobs = max_jobs
         self._slots = threading.BoundedSemaphore(max_jobs)
 
-    @contextmanager
-    def slot(self):
+    def acquire(self) -> Callable[[], None]:
+        """Take a slot now or raise Busy; returns the function that gives it back."""
         if not self._slots.acquire(blocking=False):
             raise Busy(
                 f"The server is already running {self.max_jobs} long job(s) (occlusion, saliency or filter "
                 f"patterns). Try again in a few seconds.",
                 RETRY_AFTER_SECONDS,
             )
-        try:
-            yield
-        finally:
-            self._slots.release()
+        return self._slots.release

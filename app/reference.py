@@ -27,6 +27,7 @@ class ReferenceSet:
     labels: np.ndarray
     indices: np.ndarray
     features: dict = field(default_factory=dict)  # (layer, kind) -> [N, D]
+    thumbnails: dict = field(default_factory=dict)  # index -> PNG data URL, made on first use
 
 
 class ReferenceStore:

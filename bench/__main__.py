@@ -83,12 +83,7 @@ def bench_activations(url: str, model_id: str, repeats: int, report: Report) -> 
 
         report.add("activations live channel (WebSocket)", timed(live_call, repeats))
 
-    import keras
-
-    from app.graph import ModelGraph
-
-    model = keras.saving.load_model(PROJECT_ROOT / "models" / f"{model_id}.keras", compile=False)
-    all_layers = ModelGraph(model).all_outputs  # a plain Keras functional model of every layer
+    all_layers = load_graph(model_id).all_outputs  # a plain Keras functional model of every layer
     batch = digits[:1, ..., None]
     report.add("baseline: all-layer Model.predict (in-process)", timed(lambda: all_layers.predict(batch, verbose=0), repeats))
     report.add("baseline: all-layer eager call (in-process)", timed(lambda: all_layers(batch, training=False), repeats))

@@ -62,6 +62,13 @@ def arr(obj: dict) -> np.ndarray:
     return decode_array(obj)
 
 
+def assert_error(response, status: int) -> None:
+    """The documented status, with a `detail` sentence that says what is wrong."""
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and len(detail) > 15, detail
+
+
 @pytest.fixture(scope="session")
 def live_server():
     """The real app under uvicorn in its own process, on a free loopback port."""

@@ -4,16 +4,10 @@ import numpy as np
 import pytest
 
 from tests.bad_inputs import bad_bodies, encoded, file_part
-from tests.conftest import client_for, MODELS_DIR
+from tests.conftest import MODELS_DIR, assert_error, client_for
 
 PREDICT = "/api/models/mnist-convnet/predict"
 GOOD = {"json": {"pixels": np.zeros((28, 28)).tolist()}}
-
-
-def assert_error(response, status):
-    assert response.status_code == status, response.text
-    detail = response.json()["detail"]
-    assert isinstance(detail, str) and len(detail) > 15
 
 
 @pytest.mark.parametrize("case,kwargs,status", bad_bodies(), ids=[c[0] for c in bad_bodies()])

@@ -63,6 +63,8 @@ def test_several_workers_serve_the_same_answers(client, mnist):
     digits = [(mnist[0][i] / 255.0).tolist() for i in range(4)]
     expected = [client.post("/api/models/mnist-convnet/activations", json={"pixels": d}).json() for d in digits]
     with running_server(MODELS_DIR, workers=2) as url, httpx.Client(timeout=60) as http:
+        children = open(f"/proc/{url.pid}/task/{url.pid}/children").read().split()
+        assert len(children) >= 2, children  # uvicorn really started two worker processes
         for _ in range(4):  # enough requests for both workers to answer some
             for pixels, reference in zip(digits, expected):
                 body = http.post(url + "/api/models/mnist-convnet/activations", json={"pixels": pixels}).json()

@@ -106,6 +106,8 @@ def test_prepare_maps_to_the_model_input_range():
 
 def test_resize_converts_channels():
     rgb = np.random.default_rng(0).uniform(size=(10, 8, 3)).astype(np.float32)
-    gray = resize_to(rgb, 5, 4, 1)
-    assert gray.shape == (5, 4, 1)
-    assert resize_to(gray, 5, 4, 3).shape == (5, 4, 3)
+    gray = resize_to(rgb, 10, 8, 1)  # same size: only the channels change
+    np.testing.assert_allclose(gray[..., 0], rgb @ np.array([0.299, 0.587, 0.114]), atol=1e-6)  # ITU-R 601 luma
+    np.testing.assert_array_equal(resize_to(gray, 10, 8, 3), np.repeat(gray, 3, axis=-1))
+    flat = np.full((10, 8, 1), 0.25, np.float32)
+    np.testing.assert_allclose(resize_to(flat, 5, 4, 1), 0.25, atol=1e-6)  # resizing keeps a flat image flat

@@ -69,13 +69,14 @@ def analyse(served: ServedModel, model_input: np.ndarray, layer: str, arrays: Ar
 
 def thumbnail(served: ServedModel, references: ReferenceStore, index: int) -> dict:
     reference = references.get(served)
-    image = reference.images[index]
-    picture = Image.fromarray(image if image.ndim == 2 else image[..., :3])
+    if index not in reference.thumbnails:
+        image = reference.images[index]
+        reference.thumbnails[index] = png_data_url(Image.fromarray(image if image.ndim == 2 else image[..., :3]))
     return {
         "index": int(index),
         "source_index": int(reference.indices[index]),
         "label": served.card.classes[int(reference.labels[index])] if 0 <= reference.labels[index] < len(served.card.classes) else str(reference.labels[index]),
-        "png": png_data_url(picture),
+        "png": reference.thumbnails[index],
     }
 
 

@@ -160,10 +160,6 @@ async def saliency_endpoint(
     long_jobs: JobLimiter = Depends(get_long_jobs),
 ):
     low, high = served.card.input_range
-    check_cap("samples", samples, 1, MAX_SAMPLES)
-    check_cap("steps", steps, 1, MAX_STEPS)
-    check_cap("noise_level", noise_level, 0.0, 1.0)
-    check_cap("baseline", baseline, 0.0, 1.0)
     if method is SaliencyMethod.gradient:
         module, options = gradient_saliency, gradient_saliency.Options(absolute)
     elif method is SaliencyMethod.smoothgrad:

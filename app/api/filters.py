@@ -28,9 +28,16 @@ class PatternOptions:
         steps: int = Query(128, ge=1, le=filter_service.MAX_STEPS, description=f"gradient-ascent steps (1 to {filter_service.MAX_STEPS})"),
         seed: int = Query(0, ge=0, le=2**31 - 1, description="seed of the start images and the jitter"),
         size: int | None = Query(None, ge=1, description="input side, for models built for variable input sizes"),
-        step_size: float = Query(0.05, ge=1e-4, le=1, description="Adam learning rate on the image's sigmoid logits (1e-4 to 1)"),
-        jitter: int = Query(2, ge=0, le=8, description="random shift in pixels at every step (0 to 8)"),
-        total_variation: float = Query(0.05, ge=0, le=10, description="weight of the total-variation penalty (0 to 10)"),
+        step_size: float = Query(
+            0.05,
+            ge=filter_service.STEP_SIZE_RANGE[0],
+            le=filter_service.STEP_SIZE_RANGE[1],
+            description="Adam learning rate on the image's sigmoid logits (1e-4 to 1)",
+        ),
+        jitter: int = Query(2, ge=0, le=filter_service.MAX_JITTER, description="random shift in pixels at every step (0 to 8)"),
+        total_variation: float = Query(
+            0.05, ge=0, le=filter_service.MAX_TOTAL_VARIATION, description="weight of the total-variation penalty (0 to 10)"
+        ),
     ) -> None:
         self.values = dict(steps=steps, seed=seed, size=size, step_size=step_size, jitter=jitter, total_variation=total_variation)
 

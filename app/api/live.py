@@ -12,7 +12,6 @@ answer always describes the latest drawing. Each answer is the `activations` res
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -22,7 +21,7 @@ from app.api.analysis import activations_payload
 from app.api.deps import model_input_for
 from app.encoding import Encoding, TransferDtype
 from app.errors import InvalidOption, VisualizerError
-from app.inputs import image_from_payload
+from app.inputs import image_from_payload, parse_json
 from app.preprocess import PreprocessMode
 from app.registry import ServedModel
 
@@ -49,10 +48,6 @@ def _answer(served: ServedModel, settings, message: dict, options: _Options) -> 
     if layers is not None and not (isinstance(layers, list) and all(isinstance(n, str) for n in layers)):
         raise InvalidOption("'layers' must be a list of layer names.")
     return activations_payload(served, model_input_for(served, received, mode), layers, message_options)
-
-
-def _reject_constant(value: str):
-    raise ValueError(f"{value} is not allowed; send finite numbers in [0, 1]")
 
 
 @router.websocket("/api/models/{model_id}/live")
@@ -100,7 +95,7 @@ async def live(
             skipped, dropped = dropped, 0
             seq = None
             try:
-                message = json.loads(text, parse_constant=_reject_constant)
+                message = parse_json(text)
                 if not isinstance(message, dict):
                     raise InvalidOption("Each message must be a JSON object with 'pixels' or 'image'.")
                 seq = message.get("seq")
@@ -108,8 +103,6 @@ async def live(
                 await websocket.send_json({"seq": seq, "dropped": skipped, **answer})
             except VisualizerError as exc:
                 await websocket.send_json({"seq": seq, "error": {"status": exc.status_code, "detail": exc.detail}})
-            except ValueError as exc:
-                await websocket.send_json({"seq": seq, "error": {"status": 422, "detail": f"Invalid JSON: {exc}"}})
     except WebSocketDisconnect:
         pass
     finally:

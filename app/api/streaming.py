@@ -64,14 +64,13 @@ def stream_job(job: Callable[[Callable[[int, int], None]], dict], schema) -> Str
 async def respond(stream: bool, job: Callable[[Callable | None], dict], schema, limiter=None):
     """Answer `job`'s result, streamed or not; with a `limiter`, hold one of its slots throughout."""
     if limiter is not None:
-        slot = limiter.slot()
-        slot.__enter__()  # raises Busy (503) before anything is sent
+        release = limiter.acquire()  # raises Busy (503) before anything is sent
 
         def limited(progress, _job=job):
             try:
                 return _job(progress)
             finally:
-                slot.__exit__(None, None, None)
+                release()
 
         job = limited
     if stream:

@@ -18,6 +18,9 @@ from app.viz import filters
 from app.viz.base import Progress, check_cap
 
 MAX_STEPS = 1024
+STEP_SIZE_RANGE = (1e-4, 1.0)
+MAX_JITTER = 8
+MAX_TOTAL_VARIATION = 10.0
 
 
 def filter_layers(served: ServedModel) -> list[str]:
@@ -42,9 +45,9 @@ def check_layer(served: ServedModel, layer: str) -> None:
 
 def make_options(served: ServedModel, steps: int, seed: int, size: int | None, step_size: float, jitter: int, total_variation: float) -> filters.Options:
     check_cap("steps", steps, 1, MAX_STEPS)
-    check_cap("step_size", step_size, 1e-4, 1.0)
-    check_cap("jitter", jitter, 0, 8)
-    check_cap("total_variation", total_variation, 0.0, 10.0)
+    check_cap("step_size", step_size, *STEP_SIZE_RANGE)
+    check_cap("jitter", jitter, 0, MAX_JITTER)
+    check_cap("total_variation", total_variation, 0.0, MAX_TOTAL_VARIATION)
     height, width, _ = served.graph.input_shape
     if size is not None and size != max(height, width):
         raise InvalidOption(
