@@ -60,17 +60,19 @@ def precompute_filters(args: argparse.Namespace) -> None:
 
     from app.cache import ArrayCache
     from app.config import Settings
+    from app.graph import LayerNeed
     from app.registry import ModelRegistry
-    from app.viz import filter_service
+    from app.services.filters import FilterPatterns, check
+    from app.viz.filters import Options
 
     settings = Settings()
     served = ModelRegistry.from_settings(settings).get(args.model)
-    cache = ArrayCache(settings.cache_dir / "filters")
-    for layer in args.layer or filter_service.filter_layers(served):
-        filter_service.check_layer(served, layer)
-        options = filter_service.make_options(served, args.steps, args.seed, None, 0.05, 2, 0.05)
+    patterns = FilterPatterns(ArrayCache(settings.cache_dir / "filters"))
+    options = Options(steps=args.steps, seed=args.seed)
+    for layer in args.layer or served.graph.layers.matching(LayerNeed.channels):
+        check(served, layer)
         started = time.perf_counter()
-        result = filter_service.atlas(served, layer, options, cache)
+        result = patterns.atlas(served, layer, options)
         print(f"{served.id} {layer}: {len(result['activations'])} patterns in {time.perf_counter() - started:.1f} s")
 
 
@@ -102,23 +104,19 @@ def build_reference(args: argparse.Namespace) -> None:
 def precompute_reference(args: argparse.Namespace) -> None:
     import time
 
-    from app.api.dataset import embedding, top_units
     from app.cache import ArrayCache
     from app.config import Settings
     from app.reference import ReferenceStore
     from app.registry import ModelRegistry
+    from app.services.dataset import DatasetViews
 
     settings = Settings()
     served = ModelRegistry.from_settings(settings).get(args.model)
-    references, cache = ReferenceStore(), ArrayCache(settings.cache_dir / "dataset")
+    views = DatasetViews(ReferenceStore(), ArrayCache(settings.cache_dir / "dataset"))
     started = time.perf_counter()
-    for layer, node in served.graph.nodes.items():
-        if not node.is_container:
-            top_units(served, references, cache, layer)
-    print(f"{served.id}: top examples of every unit of {len(served.graph.nodes)} layers in {time.perf_counter() - started:.1f} s")
-    started = time.perf_counter()
-    mapped = embedding(served, references, cache)
-    print(f"{served.id}: t-SNE map of {len(mapped['points'])} reference images ({mapped['layer']}) in {time.perf_counter() - started:.1f} s")
+    count, mapped = views.precompute(served)
+    print(f"{served.id}: top examples of every unit of {count} layers and the t-SNE map of {len(mapped['points'])} "
+          f"reference images ({mapped['layer']}) in {time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
@@ -42,6 +43,17 @@ def encode_array(
     else:
         result["data"] = base64.b64encode(np.ascontiguousarray(payload).tobytes()).decode("ascii")
     return result
+
+
+@dataclass(frozen=True)
+class ArrayOptions:
+    """How a response carries its arrays: the `encoding` and `dtype` query options."""
+
+    encoding: Encoding = Encoding.base64
+    dtype: TransferDtype = TransferDtype.float32
+
+    def encode(self, values: np.ndarray) -> dict:
+        return encode_array(values, self.encoding, self.dtype)
 
 
 def decode_array(obj: dict) -> np.ndarray:

@@ -17,6 +17,8 @@ from app.errors import register_error_handlers
 from app.jobs import JobLimiter
 from app.reference import ReferenceStore
 from app.registry import ModelRegistry
+from app.services.dataset import DatasetViews
+from app.services.filters import FilterPatterns
 
 log = logging.getLogger("convnet_vis")
 
@@ -49,10 +51,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.filter_cache = ArrayCache(settings.cache_dir / "filters")
     app.state.long_jobs = JobLimiter(settings.max_long_jobs)
-    app.state.references = ReferenceStore()
-    app.state.dataset_cache = ArrayCache(settings.cache_dir / "dataset")
+    app.state.filter_patterns = FilterPatterns(ArrayCache(settings.cache_dir / "filters"))
+    app.state.dataset_views = DatasetViews(ReferenceStore(), ArrayCache(settings.cache_dir / "dataset"))
     register_error_handlers(app)
     app.include_router(models.router)
     app.include_router(analysis.router)

@@ -17,6 +17,7 @@ from pathlib import Path
 from app.config import Settings
 from app.errors import NotFound
 from app.graph import ModelGraph
+from app.viz import methods
 
 log = logging.getLogger("convnet_vis.registry")
 
@@ -86,12 +87,11 @@ def load_served_model(path: Path, safe_mode: bool = True) -> ServedModel:
     import keras
 
     model = keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
-    from app.viz import gradients
-
     graph = ModelGraph(model)
-    graph.warm_up()
-    gradients.warm_up(graph)
     card = ModelCard.load(path, graph.num_classes)
+    graph.input_range = card.input_range
+    graph.runner.warm_up()
+    methods.warm_up(graph)
     return ServedModel(card=card, graph=graph, path=path, file_hash=_file_hash(path))
 
 

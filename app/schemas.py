@@ -51,9 +51,20 @@ class LayerConfig(BaseModel):
     pool_size: list[int] | None = None
 
 
+class ReceptiveFieldOut(BaseModel):
+    size: list[int] = Field(description="[h, w] input pixels one unit reads")
+    jump: list[int] = Field(description="[h, w] input pixels between neighbouring units")
+    start: list[int] = Field(description="[y, x] top-left input pixel of unit (0, 0)'s field; negative = padding")
+
+
 class LayerInfo(BaseModel):
     name: str = Field(description="Keras name; `outer/inner` for a layer inside a nested model")
     class_name: str
+    kind: str = Field(description="conv, pool, global_pool, dense, flatten, merge, normalization, activation, regularization, model or other")
+    spatial: bool = Field(description="whether the output is an [h, w, c] feature map")
+    receptive_field: ReceptiveFieldOut | None = Field(
+        None, description="where one unit looks in the input, along a chain of convolutions and pools"
+    )
     output_shape: list[int | None]
     parameters: int
     inbound: list[str] = Field(description='layers feeding this one; "input" is the model input')
@@ -65,6 +76,21 @@ class LayerInfo(BaseModel):
 class ModelDetail(ModelSummary):
     layers: list[LayerInfo]
     default_gradcam_layer: str | None
+
+
+class MethodInfo(BaseModel):
+    name: str
+    title: str
+    endpoint: str = Field(description="POST /api/models/{id}/<endpoint> serves it")
+    params: dict[str, str] = Field(description="query parameters that select it on its endpoint")
+    long_job: bool = Field(description="many forward passes: can stream progress, may get 503 when busy")
+    reference: str = Field(description="the paper")
+    warning: str | None = None
+    options: dict = Field(description="JSON schema of each option (type, default, bounds, description)")
+
+
+class MethodList(BaseModel):
+    methods: list[MethodInfo]
 
 
 class LayerWeights(BaseModel):

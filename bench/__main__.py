@@ -124,8 +124,8 @@ def bench_gradcam(url: str, model_id: str, repeats: int, report: Report) -> None
         report.add("gradcam++ HTTP", timed(post_timer(client, f"{url}/api/models/{model_id}/gradcam?method=gradcam%2B%2B", bodies), repeats))
 
     graph = load_graph(model_id)
-    all_layers, layer = graph.all_outputs, graph.default_gradcam_layer
-    conv_output = all_layers.outputs[graph.nodes[layer].output_index]
+    all_layers, layer = graph.traced.all_outputs, graph.layers.default_gradcam_layer
+    conv_output = graph.traced.output_tensor(layer)
     logits_output = all_layers.outputs[-1]  # the pre-softmax scores (keras.io sets activation=None)
 
     def keras_io_gradcam():
@@ -145,7 +145,7 @@ def bench_gradcam(url: str, model_id: str, repeats: int, report: Report) -> None
 
     report.add("baseline: keras.io Grad-CAM (in-process)", timed(keras_io_gradcam, repeats))
     image = digits[0][..., None]
-    report.add("gradcam method (in-process, compiled)", timed(lambda: gradcam.attribute(graph, image, 7, gradcam.Options(layer)), repeats))
+    report.add("gradcam method (in-process, compiled)", timed(lambda: gradcam.attribute(graph, image, 7, gradcam.Options(layer=layer)), repeats))
     report.ratio("gradcam HTTP (default layer, top class)", "baseline: keras.io Grad-CAM (in-process)", "[target <= 0.2]")
     report.ratio("gradcam method (in-process, compiled)", "baseline: keras.io Grad-CAM (in-process)", "[like for like]")
 
@@ -238,7 +238,7 @@ def bench_filters(url: str, model_id: str, repeats: int, report: Report) -> None
         report.add("filter pattern HTTP, cached", timed(lambda: client.get(f"{url}/api/models/{model_id}/layers/{layer}/filters/3").raise_for_status(), 20))
 
     graph = load_graph(model_id)
-    feature_model = graph.all_outputs
+    feature_model = graph.traced.all_outputs
 
     def generate_pattern(filter_index: int = 3):
         # "Deep Learning with Python" generate_pattern: eager tape, loss = channel mean,
@@ -246,7 +246,7 @@ def bench_filters(url: str, model_id: str, repeats: int, report: Report) -> None
         image = tf.Variable(np.random.default_rng(0).uniform(0.4, 0.6, (1, 28, 28, 1)).astype("float32"))
         for _ in range(steps):
             with tf.GradientTape() as tape:
-                activation = feature_model(image, training=False)[graph.nodes[layer].output_index]
+                activation = feature_model(image, training=False)[graph.layers.get(layer).output_index]
                 loss = tf.reduce_mean(activation[..., filter_index])
             gradient = tape.gradient(loss, image)
             gradient /= tf.sqrt(tf.reduce_mean(tf.square(gradient))) + 1e-5
@@ -279,8 +279,8 @@ def bench_dataset(url: str, model_id: str, repeats: int, report: Report) -> None
         # recompute every reference image's features for each query, with Model.predict
         with np.load(PROJECT_ROOT / "models" / "mnist-reference.npz") as archive:
             images = (archive["x"] / 255.0).astype("float32")[..., None]
-        features = served.graph.all_outputs.predict(images, batch_size=500, verbose=0)[served.graph.nodes["dense1"].output_index]
-        query = served.graph.all_outputs.predict(digits[:1, ..., None], verbose=0)[served.graph.nodes["dense1"].output_index]
+        features = served.graph.traced.all_outputs.predict(images, batch_size=500, verbose=0)[served.graph.layers.get("dense1").output_index]
+        query = served.graph.traced.all_outputs.predict(digits[:1, ..., None], verbose=0)[served.graph.layers.get("dense1").output_index]
         return np.argsort(((features - query) ** 2).sum(axis=1))[:8]
 
     report.add("baseline: neighbours recomputing reference features", timed(naive_neighbours, 3, warmup=1))

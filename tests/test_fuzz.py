@@ -25,7 +25,7 @@ from tests import tiny_models
 
 MODELS = Path(tempfile.mkdtemp(prefix="convnet-vis-fuzz-"))
 BUILT = tiny_models.save_all(MODELS)
-LAYERS = sorted({name for model in BUILT.values() for name in ModelGraph(model).nodes} | {"nope", "../x"})
+LAYERS = sorted({name for model in BUILT.values() for name in ModelGraph(model).layers.names} | {"nope", "../x"})
 
 
 def narrowed_schema() -> dict:

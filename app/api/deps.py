@@ -1,23 +1,25 @@
-"""Dependencies injected into the routers: settings, the registry, a served model, the body."""
+"""Dependencies injected into the routers, as `Annotated` aliases: `served: ModelDep`, ...
+
+Dependencies are `async` on purpose: FastAPI runs a plain `def` dependency in the threadpool, and
+each such hop cost about a millisecond per request next to TensorFlow's threads.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 from fastapi import Depends, Query, Request
 
 from app.config import Settings
-from app.encoding import Encoding, TransferDtype
+from app.encoding import ArrayOptions, Encoding, TransferDtype
 from app.inputs import ImageInput, read_image_input
 from app.jobs import JobLimiter
 from app.preprocess import PreprocessMode, prepare
 from app.registry import ModelRegistry, ServedModel
 from app.schemas import ErrorResponse
-
-
-# Dependencies are `async` on purpose: FastAPI runs a plain `def` dependency in the threadpool,
-# and each such hop cost about a millisecond per request next to TensorFlow's threads.
+from app.services.dataset import DatasetViews
+from app.services.filters import FilterPatterns
 
 
 async def get_settings(request: Request) -> Settings:
@@ -32,16 +34,26 @@ async def get_long_jobs(request: Request) -> JobLimiter:
     return request.app.state.long_jobs
 
 
-async def get_model(model_id: str, registry: ModelRegistry = Depends(get_registry)) -> ServedModel:
+async def get_filter_patterns(request: Request) -> FilterPatterns:
+    return request.app.state.filter_patterns
+
+
+async def get_dataset_views(request: Request) -> DatasetViews:
+    return request.app.state.dataset_views
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+LongJobsDep = Annotated[JobLimiter, Depends(get_long_jobs)]
+FiltersDep = Annotated[FilterPatterns, Depends(get_filter_patterns)]
+DatasetDep = Annotated[DatasetViews, Depends(get_dataset_views)]
+
+
+async def get_model(model_id: str, registry: RegistryDep) -> ServedModel:
     return registry.get(model_id)
 
 
-@dataclass(frozen=True)
-class ArrayOptions:
-    """`encoding` and `dtype` query options, shared by every endpoint that returns arrays."""
-
-    encoding: Encoding = Encoding.base64
-    dtype: TransferDtype = TransferDtype.float32
+ModelDep = Annotated[ServedModel, Depends(get_model)]
 
 
 async def get_array_options(
@@ -53,10 +65,13 @@ async def get_array_options(
     return ArrayOptions(encoding, dtype)
 
 
+ArraysDep = Annotated[ArrayOptions, Depends(get_array_options)]
+
+
 async def get_model_input(
     request: Request,
-    served: ServedModel = Depends(get_model),
-    settings: Settings = Depends(get_settings),
+    served: ModelDep,
+    settings: SettingsDep,
     preprocess: PreprocessMode = Query(
         PreprocessMode.auto,
         description="auto (default): digit for files sent to a digits model, resize for other files, none for pixels",
@@ -64,6 +79,9 @@ async def get_model_input(
 ) -> np.ndarray:
     """The exact `[H, W, C]` array the model will see, from any of the three body forms."""
     return model_input_for(served, await read_image_input(request, settings), preprocess)
+
+
+InputDep = Annotated[np.ndarray, Depends(get_model_input)]
 
 
 def model_input_for(served: ServedModel, received: ImageInput, mode: PreprocessMode) -> np.ndarray:
@@ -125,4 +143,16 @@ ERROR_RESPONSES = {
         422: "Invalid option or pixel array",
         503: "Busy: too many long jobs at once; retry after the Retry-After header's seconds",
     }.items()
+}
+
+STREAM_RESPONSES = {
+    **ERROR_RESPONSES,
+    200: {
+        "description": "The result as JSON; with stream=true, Server-Sent Events: progress, then result or error",
+        "content": {
+            "text/event-stream": {
+                "schema": {"description": "events whose data is JSON: progress {done, total}, then the result or {status, detail}"}
+            }
+        },
+    },
 }

@@ -1,175 +1,108 @@
-"""Explanation endpoints: Grad-CAM (and Grad-CAM++), occlusion, and input-gradient saliency.
+"""Explanation endpoints, generated from the method table (`app.viz.methods`).
 
-Each parses its options, resolves the class and layer, and calls one `app.viz` method through
-`run_method`; with `stream=true` the same work is sent as Server-Sent Events with progress,
-and stops when the client disconnects (see docs/api.md, "Progress streams").
+Each endpoint (`/gradcam`, `/occlusion`, `/saliency`) serves the methods whose `endpoint` names it;
+its query parameters are `method` (when it serves several), `class_index`, every option of its
+methods with their bounds, and `stream` when any of them is a long job. `GET /api/methods` lists
+the table for clients (the page builds its method list from it).
+
+No `from __future__ import annotations` here: the endpoints' signatures are built at run time.
 """
 
-from __future__ import annotations
-
-import math
-from collections.abc import Callable
 from enum import Enum
+from typing import Annotated
 
-import numpy as np
-from fastapi import APIRouter, Depends, Query
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field, create_model
+from pydantic.fields import FieldInfo
 
-from app.api.deps import ERROR_RESPONSES, IMAGE_BODY, ArrayOptions, get_array_options, get_long_jobs, get_model, get_model_input
-from app.jobs import JobLimiter
+from app.api.deps import ERROR_RESPONSES, IMAGE_BODY, STREAM_RESPONSES, ArraysDep, InputDep, LongJobsDep, ModelDep
 from app.api.streaming import respond
-from app.colormap import overlay
-from app.encoding import encode_array, png_data_url, prediction_payload
-from app.errors import InvalidOption
-from app.registry import ServedModel
-from app.schemas import GradcamResponse, OcclusionResponse, SaliencyResponse
-from app.viz import gradcam, gradcam_plus_plus, gradient_saliency, integrated_gradients, occlusion, smoothgrad
-from app.viz.base import Attribution, check_cap, normalise, resolve_class, resolve_spatial_layer
+from app.schemas import GradcamResponse, MethodInfo, MethodList, OcclusionResponse, SaliencyResponse
+from app.services import explanations
+from app.viz.base import Method
+from app.viz.methods import METHODS, endpoints
 
-router = APIRouter(prefix="/api/models/{model_id}", tags=["explanations"])
+router = APIRouter(tags=["explanations"])
 
-MAX_SAMPLES = 256
-MAX_STEPS = 512
-MAX_OCCLUSION_POSITIONS = 10_000
-
-STREAM_RESPONSES = {
-    **ERROR_RESPONSES,
-    200: {
-        "description": "The result as JSON; with stream=true, Server-Sent Events: progress, then result or error",
-        "content": {"text/event-stream": {"schema": {"description": "events whose data is JSON: progress {done, total}, then the result or {status, detail}"}}},
-    },
+RESPONSES: dict[str, type[BaseModel]] = {
+    "gradcam": GradcamResponse,
+    "occlusion": OcclusionResponse,
+    "saliency": SaliencyResponse,
 }
-CLASS_INDEX = Query(None, ge=0, description="the class to explain; default: the top-1 prediction")
-STREAM = Query(False, description="send progress as Server-Sent Events, then the result (see docs/api.md)")
 
 
-class GradcamMethod(str, Enum):
-    gradcam = "gradcam"
-    gradcam_plus_plus = "gradcam++"
+def query_model(endpoint: str, methods: list[Method]) -> type[BaseModel]:
+    """One pydantic model of an endpoint's query parameters, from its methods' options."""
+    fields: dict = {}
+    if len(methods) > 1:
+        names = Enum(f"{endpoint.capitalize()}Method", {m.name: m.name for m in methods}, type=str)
+        titles = ", ".join(f"{m.name} ({m.title})" for m in methods)
+        fields["method"] = (names, Field(names(methods[0].name), description=titles))
+    fields["class_index"] = (int | None, Field(None, ge=0, description="the class to explain; default: the top-1 prediction"))
+    owners: dict[str, list[str]] = {}
+    for method in methods:
+        for name, info in method.options.model_fields.items():
+            owners.setdefault(name, []).append(method.name)
+            if name in fields:
+                if (fields[name][1].annotation, fields[name][1].default) != (info.annotation, info.default):
+                    raise TypeError(f"option {name!r} differs between the methods of /{endpoint}")
+                continue
+            fields[name] = (info.annotation, info)
+    if len(methods) > 1:  # say which methods read each option
+        for name, users in owners.items():
+            annotation, info = fields[name]
+            described = FieldInfo.merge_field_infos(info, description=f"{', '.join(users)}: {info.description}")
+            fields[name] = (annotation, described)
+    if any(m.long_job for m in methods):
+        fields["stream"] = (bool, Field(False, description="send progress as Server-Sent Events, then the result (see docs/api.md)"))
+    return create_model(f"{endpoint.capitalize()}Query", **fields)
 
 
-class SaliencyMethod(str, Enum):
-    gradient = "gradient"
-    smoothgrad = "smoothgrad"
-    integrated_gradients = "integrated_gradients"
+def add_endpoint(endpoint: str, methods: list[Method]) -> None:
+    QueryModel = query_model(endpoint, methods)
+    by_name = {m.name: m for m in methods}
+    streams = any(m.long_job for m in methods)
+
+    async def explain(served: ModelDep, model_input: InputDep, arrays: ArraysDep, long_jobs: LongJobsDep, query: Annotated[QueryModel, Query()]):
+        values = query.model_dump()
+        chosen = values.pop("method", None)
+        method = by_name[chosen.value if chosen is not None else methods[0].name]
+        job = explanations.job(served, model_input, method, values, arrays)
+        # a method of one backward pass is, like the drawing path, never refused
+        return await respond(values.get("stream", False), job, RESPONSES[endpoint], long_jobs if method.long_job else None)
+
+    router.add_api_route(
+        f"/api/models/{{model_id}}/{endpoint}",
+        explain,
+        methods=["POST"],
+        name=f"{endpoint}_endpoint",
+        response_model=RESPONSES[endpoint],
+        response_model_exclude_none=True,
+        responses=STREAM_RESPONSES if streams else ERROR_RESPONSES,
+        openapi_extra=IMAGE_BODY,
+        summary=f"{endpoint.capitalize()}: " + ", ".join(m.title for m in methods),
+    )
 
 
-def run_method(
-    served: ServedModel,
-    model_input: np.ndarray,
-    class_index: int | None,
-    method: Callable,
-    options: object,
-    arrays: ArrayOptions,
-    progress=None,
-) -> dict:
-    """Predict, resolve the class, attribute, and encode the fields every explanation shares."""
-    probabilities = served.graph.probabilities(model_input[None])[0]
-    target = resolve_class(served.graph, class_index, probabilities)
-    attribution: Attribution = method(served.graph, model_input, target, options, progress)
-    # The contract's occlusion heatmap is in probability units; the picture shows its positive part.
-    image = overlay(model_input, normalise(attribution.heatmap), served.card.input_range)
-    return {
-        "input": encode_array(model_input, arrays.encoding, arrays.dtype),
-        "prediction": prediction_payload(probabilities, served.card.classes),
-        "class_index": target,
-        "label": served.card.classes[target],
-        "raw": encode_array(attribution.raw, arrays.encoding, arrays.dtype),
-        "heatmap": encode_array(attribution.heatmap, arrays.encoding, arrays.dtype),
-        "overlay": png_data_url(image),
-        **attribution.extras,
-    }
+for _endpoint, _methods in endpoints().items():
+    add_endpoint(_endpoint, _methods)
 
 
-@router.post("/gradcam", response_model=GradcamResponse, responses=ERROR_RESPONSES, openapi_extra=IMAGE_BODY)
-async def gradcam_endpoint(
-    served: ServedModel = Depends(get_model),
-    model_input: np.ndarray = Depends(get_model_input),
-    arrays: ArrayOptions = Depends(get_array_options),
-    class_index: int | None = CLASS_INDEX,
-    layer: str | None = Query(None, description="a layer with a spatial output; default: default_gradcam_layer"),
-    method: GradcamMethod = Query(GradcamMethod.gradcam, description="gradcam (Selvaraju 2017) or gradcam++"),
-):
-    name = resolve_spatial_layer(served.graph, layer)
-    module = gradcam if method is GradcamMethod.gradcam else gradcam_plus_plus
-
-    def job(progress):
-        result = run_method(served, model_input, class_index, module.attribute, gradcam.Options(name), arrays, progress)
-        return {**result, "method": method.value}
-
-    return await run_in_threadpool(job, None)
-
-
-@router.post("/occlusion", response_model=OcclusionResponse, responses=STREAM_RESPONSES, openapi_extra=IMAGE_BODY)
-async def occlusion_endpoint(
-    served: ServedModel = Depends(get_model),
-    model_input: np.ndarray = Depends(get_model_input),
-    arrays: ArrayOptions = Depends(get_array_options),
-    class_index: int | None = CLASS_INDEX,
-    patch: int | None = Query(None, ge=1, description="patch side in pixels, at most the input side; default: about 1/7 of it"),
-    stride: int | None = Query(None, ge=1, description="step between patches; default: half the patch (at least 1)"),
-    fill: float | None = Query(None, description="value put in the patch, in the model's input range; default: its low end"),
-    stream: bool = STREAM,
-    long_jobs: JobLimiter = Depends(get_long_jobs),
-):
-    height, width, _ = served.graph.input_shape
-    patch = occlusion.default_patch(height, width) if patch is None else patch
-    check_cap("patch", patch, 1, min(height, width))
-    stride = max(1, patch // 2) if stride is None else stride
-    check_cap("stride", stride, 1, max(height, width))
-    low, high = served.card.input_range
-    fill = low if fill is None else fill
-    if not math.isfinite(fill):
-        raise InvalidOption(f"fill must be a finite number in the model's input range [{low}, {high}].")
-    rows, cols = occlusion.positions(height, width, patch, stride)
-    if len(rows) * len(cols) > MAX_OCCLUSION_POSITIONS:
-        raise InvalidOption(
-            f"patch {patch} with stride {stride} gives {len(rows) * len(cols):,} positions; the limit is "
-            f"{MAX_OCCLUSION_POSITIONS:,}. Use a larger stride."
-        )
-    options = occlusion.Options(patch=patch, stride=stride, fill=float(fill))
-
-    def job(progress):
-        result = run_method(served, model_input, class_index, occlusion.attribute, options, arrays, progress)
-        result["grid"] = result.pop("raw")
-        return result
-
-    return await respond(stream, job, OcclusionResponse, long_jobs)
-
-
-@router.post(
-    "/saliency",
-    response_model=SaliencyResponse,
-    response_model_exclude_none=True,
-    responses=STREAM_RESPONSES,
-    openapi_extra=IMAGE_BODY,
-)
-async def saliency_endpoint(
-    served: ServedModel = Depends(get_model),
-    model_input: np.ndarray = Depends(get_model_input),
-    arrays: ArrayOptions = Depends(get_array_options),
-    method: SaliencyMethod = Query(SaliencyMethod.gradient, description="gradient, smoothgrad or integrated_gradients"),
-    class_index: int | None = CLASS_INDEX,
-    samples: int = Query(50, ge=1, le=MAX_SAMPLES, description=f"smoothgrad: noisy copies averaged (1 to {MAX_SAMPLES})"),
-    noise_level: float = Query(0.15, ge=0, le=1, description="smoothgrad: noise sigma as a fraction of the input range (0 to 1)"),
-    seed: int = Query(0, description="smoothgrad: random seed of the noise"),
-    absolute: bool = Query(True, description="gradient, smoothgrad: max_c |gradient| (default) or, if false, the signed sum over c"),
-    steps: int = Query(64, ge=1, le=MAX_STEPS, description=f"integrated_gradients: intervals on the path (1 to {MAX_STEPS})"),
-    baseline: float = Query(0.0, ge=0, le=1, description="integrated_gradients: baseline value as a fraction of the input range (0 = black)"),
-    stream: bool = STREAM,
-    long_jobs: JobLimiter = Depends(get_long_jobs),
-):
-    low, high = served.card.input_range
-    if method is SaliencyMethod.gradient:
-        module, options = gradient_saliency, gradient_saliency.Options(absolute)
-    elif method is SaliencyMethod.smoothgrad:
-        module, options = smoothgrad, smoothgrad.Options(samples, noise_level, (low, high), seed, absolute)
-    else:
-        module, options = integrated_gradients, integrated_gradients.Options(steps, low + baseline * (high - low))
-
-    def job(progress):
-        result = run_method(served, model_input, class_index, module.attribute, options, arrays, progress)
-        return {**result, "method": method.value}
-
-    # the plain gradient is one backward pass: like the drawing path, it is never refused
-    return await respond(stream, job, SaliencyResponse, None if method is SaliencyMethod.gradient else long_jobs)
+@router.get("/api/methods", response_model=MethodList)
+async def list_methods() -> MethodList:
+    groups = endpoints()
+    return MethodList(
+        methods=[
+            MethodInfo(
+                name=m.name,
+                title=m.title,
+                endpoint=m.endpoint,
+                params={"method": m.name} if len(groups[m.endpoint]) > 1 else {},
+                long_job=m.long_job,
+                reference=m.reference,
+                warning=m.warning,
+                options=m.options.model_json_schema().get("properties", {}),
+            )
+            for m in METHODS.values()
+        ]
+    )

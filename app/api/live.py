@@ -12,33 +12,26 @@ answer always describes the latest drawing. Each answer is the `activations` res
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from app.api.analysis import activations_payload
 from app.api.deps import model_input_for
-from app.encoding import Encoding, TransferDtype
+from app.encoding import ArrayOptions, Encoding, TransferDtype
 from app.errors import InvalidOption, VisualizerError
 from app.inputs import image_from_payload, parse_json
 from app.preprocess import PreprocessMode
 from app.registry import ServedModel
+from app.services.analysis import activations
 
 router = APIRouter(tags=["live"])
 
 
-@dataclass
-class _Options:
-    encoding: Encoding
-    dtype: TransferDtype
-
-
-def _answer(served: ServedModel, settings, message: dict, options: _Options) -> dict:
+def _answer(served: ServedModel, settings, message: dict, options: ArrayOptions) -> dict:
     received = image_from_payload({k: message[k] for k in ("image", "pixels") if k in message}, settings)
     try:
         mode = PreprocessMode(message.get("preprocess", "auto"))
-        message_options = _Options(
+        message_options = ArrayOptions(
             Encoding(message.get("encoding", options.encoding.value)),
             TransferDtype(message.get("dtype", options.dtype.value)),
         )
@@ -47,7 +40,7 @@ def _answer(served: ServedModel, settings, message: dict, options: _Options) -> 
     layers = message.get("layers")
     if layers is not None and not (isinstance(layers, list) and all(isinstance(n, str) for n in layers)):
         raise InvalidOption("'layers' must be a list of layer names.")
-    return activations_payload(served, model_input_for(served, received, mode), layers, message_options)
+    return activations(served, model_input_for(served, received, mode), layers, message_options)
 
 
 @router.websocket("/api/models/{model_id}/live")
@@ -66,7 +59,7 @@ async def live(
         await websocket.send_json({"seq": None, "error": {"status": exc.status_code, "detail": exc.detail}})
         await websocket.close(code=4404)
         return
-    options = _Options(encoding, dtype)
+    options = ArrayOptions(encoding, dtype)
     latest: list[str] = []  # at most one pending message: the newest
     dropped = 0
     arrived = asyncio.Event()

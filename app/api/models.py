@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from dataclasses import asdict
 
-from app.api.deps import ERROR_RESPONSES, ArrayOptions, get_array_options, get_model, get_registry
-from app.encoding import encode_array
-from app.errors import InvalidOption, NotFound
-from app.registry import ModelRegistry, ServedModel
+from fastapi import APIRouter
+
+from app.api.deps import ERROR_RESPONSES, ArraysDep, ModelDep, RegistryDep
+from app.graph import LayerNeed
+from app.registry import ServedModel
 from app.schemas import Health, LayerConfig, LayerInfo, LayerWeights, ModelDetail, ModelList, ModelSummary
 
 router = APIRouter(prefix="/api", tags=["models"])
@@ -46,61 +47,56 @@ def _layer_config(layer) -> LayerConfig:
     return LayerConfig(**values)
 
 
-def find_node(served: ServedModel, layer_name: str):
-    node = served.graph.nodes.get(layer_name)
-    if node is None:
-        raise NotFound(
-            f"Unknown layer {layer_name!r} in model {served.id!r}. Layers: {', '.join(served.graph.layer_names)}."
+def describe_layers(served: ServedModel) -> list[LayerInfo]:
+    facts = served.graph.layers
+    layers = []
+    for name, node in facts.nodes.items():
+        field = facts.receptive_field(name)
+        layers.append(
+            LayerInfo(
+                name=name,
+                class_name=node.class_name,
+                kind=facts.kind(name),
+                spatial=facts.is_spatial(name),
+                receptive_field=asdict(field) if field is not None else None,
+                output_shape=list(node.output_shape),
+                parameters=int(node.layer.count_params()) if hasattr(node.layer, "count_params") else 0,
+                inbound=node.inbound,
+                config=_layer_config(node.layer),
+                parent=node.parent,
+                is_container=node.is_container,
+            )
         )
-    return node
+    return layers
 
 
 @router.get("/health", response_model=Health)
-async def health(registry: ModelRegistry = Depends(get_registry)) -> Health:
+async def health(registry: RegistryDep) -> Health:
     return Health(status="ok", models=len(registry))
 
 
 @router.get("/models", response_model=ModelList)
-async def list_models(registry: ModelRegistry = Depends(get_registry)) -> ModelList:
+async def list_models(registry: RegistryDep) -> ModelList:
     return ModelList(models=[summarize(served) for served in registry])
 
 
 @router.get("/models/{model_id}", response_model=ModelDetail, responses=ERROR_RESPONSES)
-async def model_detail(served: ServedModel = Depends(get_model)) -> ModelDetail:
-    graph = served.graph
-    layers = [
-        LayerInfo(
-            name=node.name,
-            class_name=node.class_name,
-            output_shape=list(node.output_shape),
-            parameters=int(node.layer.count_params()) if hasattr(node.layer, "count_params") else 0,
-            inbound=node.inbound,
-            config=_layer_config(node.layer),
-            parent=node.parent,
-            is_container=node.is_container,
-        )
-        for node in graph.nodes.values()
-    ]
-    return ModelDetail(**summarize(served).model_dump(), layers=layers, default_gradcam_layer=graph.default_gradcam_layer)
+async def model_detail(served: ModelDep) -> ModelDetail:
+    return ModelDetail(
+        **summarize(served).model_dump(),
+        layers=describe_layers(served),
+        default_gradcam_layer=served.graph.layers.default_gradcam_layer,
+    )
 
 
 @router.get("/models/{model_id}/layers/{layer_name:path}/weights", response_model=LayerWeights, responses=ERROR_RESPONSES)
-def layer_weights(
-    layer_name: str, served: ServedModel = Depends(get_model), options: ArrayOptions = Depends(get_array_options)
-) -> LayerWeights:
-    node = find_node(served, layer_name)
-    if node.is_container or not node.layer.weights:
-        raise InvalidOption(f"Layer {layer_name!r} ({node.class_name}) has no weights.")
-
-    def encode(variable):
-        return encode_array(variable.numpy(), options.encoding, options.dtype)
-
-    layer = node.layer
+async def layer_weights(layer_name: str, served: ModelDep, arrays: ArraysDep) -> LayerWeights:
+    layer = served.graph.layers.get(layer_name, LayerNeed.weights).layer
     kernel = getattr(layer, "kernel", None)
     bias = getattr(layer, "bias", None)
     return LayerWeights(
-        layer=node.name,
-        kernel=encode(kernel) if kernel is not None else None,
-        bias=encode(bias) if bias is not None else None,
-        variables={variable.path.split("/")[-1]: encode(variable) for variable in layer.weights},
+        layer=layer_name,
+        kernel=arrays.encode(kernel.numpy()) if kernel is not None else None,
+        bias=arrays.encode(bias.numpy()) if bias is not None else None,
+        variables={variable.path.split("/")[-1]: arrays.encode(variable.numpy()) for variable in layer.weights},
     )

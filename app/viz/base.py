@@ -1,23 +1,26 @@
-"""What every attribution method shares: its signature, its result, and how it names its target.
+"""What every attribution method shares: its signature, its options, its result, its table entry.
 
-Each method module exposes
+Each method module declares `METHOD = Method(...)` and exposes
 
     attribute(graph, model_input, class_index, options, progress=None) -> Attribution
 
 `model_input` is the `[H, W, C]` array the model sees (in its own input range); `class_index` is
-already validated; `options` is the method's own frozen dataclass of documented parameters;
-`progress(done, total)` is called for long runs and may raise `Cancelled` to stop one.
-The "score" differentiated is the class's pre-softmax logit (methods.md, trap 3).
+already validated; `options` is the method's own pydantic model, already `resolved` for this model;
+`progress(done, total)` is called for long runs and may raise `Cancelled` to stop one. The score
+differentiated is the class's pre-softmax logit: a saturated softmax has ~0 gradient (Selvaraju et
+al. 2017, section 3; Simonyan et al. 2014, section 3.1).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Self
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
-from app.errors import InvalidOption, NotFound
+from app.errors import InvalidOption
 from app.graph import ModelGraph
 
 Progress = Callable[[int, int], None]
@@ -27,11 +30,37 @@ class Cancelled(Exception):
     """Raised by a progress callback when the client has gone away."""
 
 
+class MethodOptions(BaseModel):
+    """A method's documented parameters; the bounds on each field are the API's limits."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def resolved(self, graph: ModelGraph) -> Self:
+        """Fill defaults that depend on the model and check limits that do (InvalidOption)."""
+        return self
+
+
 @dataclass
 class Attribution:
     raw: np.ndarray  # the method's own map, unnormalised (Grad-CAM: at the layer's resolution)
-    heatmap: np.ndarray  # [H, W] in [0, 1], at the input's resolution
+    heatmap: np.ndarray  # [H, W] at the input's resolution; in [0, 1] except occlusion's signed map
     extras: dict = field(default_factory=dict)  # method-specific values for the response
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of the method table (`app.viz.methods`)."""
+
+    name: str  # the value of `method=` on its endpoint
+    title: str
+    endpoint: str  # gradcam | occlusion | saliency
+    options: type[MethodOptions]
+    attribute: Callable[..., Attribution]
+    reference: str  # the paper
+    long_job: bool = False  # many passes: limited per worker, can stream progress
+    raw_field: str = "raw"
+    warning: str | None = None
+    warm_up: Callable[[ModelGraph], None] | None = None
 
 
 def normalise(values: np.ndarray) -> np.ndarray:
@@ -47,22 +76,3 @@ def resolve_class(graph: ModelGraph, class_index: int | None, probabilities: np.
     if not 0 <= class_index < graph.num_classes:
         raise InvalidOption(f"class_index {class_index} is out of range: this model has classes 0 to {graph.num_classes - 1}.")
     return class_index
-
-
-def resolve_spatial_layer(graph: ModelGraph, layer: str | None) -> str:
-    name = layer or graph.default_gradcam_layer
-    if name is None:
-        raise InvalidOption("This model has no layer with a spatial [h, w, c] output, so Grad-CAM cannot be computed.")
-    if name not in graph.nodes:
-        raise NotFound(f"Unknown layer {name!r}. Layers with a spatial output: {', '.join(graph.spatial_layers())}.")
-    if len(graph.nodes[name].output_shape) != 3:
-        raise InvalidOption(
-            f"Layer {name!r} has output shape {list(graph.nodes[name].output_shape)}, not a spatial [h, w, c] map. "
-            f"Choose one of: {', '.join(graph.spatial_layers())}."
-        )
-    return name
-
-
-def check_cap(name: str, value: int | float, low: int | float, high: int | float) -> None:
-    if not low <= value <= high:
-        raise InvalidOption(f"{name} must be between {low} and {high}; got {value}.")

@@ -15,11 +15,10 @@ import numpy as np
 PLACEMENT_NEIGHBOURS = 10
 
 
-def top_examples(unit_values: np.ndarray, unit: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, values) of the k largest values of one unit, largest first (ties: lower index)."""
-    column = unit_values[:, unit]
-    order = np.lexsort((np.arange(len(column)), -column))[:k]
-    return order, column[order]
+def top_units(unit_values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every unit of `unit_values` [N, units]: (indices [units, k], values [units, k]), largest first."""
+    order = np.argsort(-unit_values, axis=0, kind="stable")[:k].T  # ties: lower index first
+    return order.astype(np.int32), np.take_along_axis(unit_values.T, order, axis=1)
 
 
 def nearest(features: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 """Filter patterns: the input that maximally excites one channel of a layer (activation
 maximisation; Erhan et al. 2009, "Visualizing Higher-Layer Features of a Deep Network"), done as
-Olah et al. 2017 ("Feature Visualization", Distill) recommend and methods.md summarises:
+Olah et al. 2017 ("Feature Visualization", Distill) recommend:
 
 - every channel of a layer is optimised at once, one image per channel, as one batch;
 - the image is `low + (high - low) * sigmoid(v)`, so it stays in the model's own input range;
@@ -22,31 +22,44 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 import tensorflow as tf
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.graph import ModelGraph
+from app.graph import FunctionKey, ModelGraph
 from app.viz.base import Progress
 
 BATCH = 64  # channels optimised together
 ELEMENT_WISE = ("MaxPooling", "AveragePooling", "Dropout", "BatchNormalization", "Activation", "ReLU", "ZeroPadding", "Cropping")
 
 
+MAX_STEPS = 1024
+
+
+class Options(BaseModel):
+    """The optimisation's parameters; the bounds are the API's limits. Read from a query string
+    with other parameters beside them, so extra names are ignored."""
+
+    model_config = ConfigDict(frozen=True)
+
+    steps: int = Field(128, ge=1, le=MAX_STEPS, description=f"gradient-ascent steps (1 to {MAX_STEPS})")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="seed of the start images and the jitter")
+    step_size: float = Field(0.05, ge=1e-4, le=1.0, description="Adam learning rate on the image's sigmoid logits (1e-4 to 1)")
+    jitter: int = Field(2, ge=0, le=8, description="random shift in pixels at every step (0 to 8)")
+    total_variation: float = Field(0.05, ge=0, le=10, description="weight of the total-variation penalty (0 to 10)")
+
+
 @dataclass(frozen=True)
-class Options:
-    steps: int = 128
-    step_size: float = 0.05  # Adam's learning rate on the sigmoid logits
-    jitter: int = 2  # pixels of random shift per step
-    total_variation: float = 0.05  # weight of the smoothness penalty (per pixel, mean)
-    seed: int = 0
-    input_range: tuple[float, float] = (0.0, 1.0)
+class PatternStep(FunctionKey):
+    layer: str
 
 
 def channel_count(graph: ModelGraph, layer: str) -> int:
-    return int(graph.nodes[layer].output_shape[-1])
+    return graph.layers.units(layer)
 
 
 def _warm_up_tensor(graph: ModelGraph, layer: str):
     """The linear (pre-activation) twin of the nearest activation at or below `layer`."""
-    node = graph.nodes[layer]
+    nodes = graph.traced.nodes
+    node = nodes[layer]
     while node is not None:
         activation = getattr(node.layer, "activation", None)
         name = getattr(activation, "__name__", "linear")
@@ -58,16 +71,16 @@ def _warm_up_tensor(graph: ModelGraph, layer: str):
             return tensor
         if not type(node.layer).__name__.startswith(ELEMENT_WISE) or len(node.inbound) != 1:
             break
-        node = graph.nodes.get(node.inbound[0])
+        node = nodes.get(node.inbound[0])
     return None
 
 
 def _step_function(graph: ModelGraph, layer: str):
-    node = graph.nodes[layer]
-    target = graph.all_outputs.outputs[node.output_index]
+    node = graph.layers.get(layer)
+    target = graph.traced.output_tensor(layer)
     warm = _warm_up_tensor(graph, layer)
     outputs = [target, warm if warm is not None else target]
-    model = keras.Model(graph.input_tensor, outputs)
+    model = keras.Model(graph.traced.input_tensor, outputs)
     spatial = len(node.output_shape) == 3
 
     @tf.function(
@@ -113,8 +126,8 @@ def patterns(
     graph: ModelGraph, layer: str, channels: list[int], options: Options, progress: Progress | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(images [N, H, W, C] in the model's input range, mean activation of each channel [N])."""
-    step = graph.compiled(("filters", layer), lambda: _step_function(graph, layer))
-    low, high = options.input_range
+    step = graph.functions.get(PatternStep(layer), lambda: _step_function(graph, layer))
+    low, high = graph.input_range
     jitter = np.random.default_rng(options.seed).integers(-options.jitter, options.jitter + 1, (options.steps, 2))
     warm_steps = options.steps // 3
     images, activations = [], []

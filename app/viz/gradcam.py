@@ -1,26 +1,32 @@
 """Grad-CAM: Selvaraju et al. 2017, "Grad-CAM: Visual Explanations from Deep Networks via
-Gradient-based Localization" (ICCV), eq. 1-2.
+Gradient-based Localization" (ICCV), eqs. 1-2, with the score the pre-softmax logit:
 
-alpha_k = spatial mean of d y^c / d A^k, with y^c the pre-softmax class score;
-raw = ReLU(sum_k alpha_k A^k) at layer L's resolution, unnormalised;
-heatmap = raw / max(raw), bilinearly resized to the input size.
+alpha_k = mean over (i, j) of d score / d A^k_ij, per image (keras.io's example also averages
+over the batch, which is right only for a batch of one); raw = ReLU(sum_k alpha_k A^k) at layer
+L's resolution, unnormalised; heatmap = raw / max(raw), bilinearly resized to the input size.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+from pydantic import Field
 
-from app.graph import ModelGraph
-from app.viz.base import Attribution, Progress, normalise
-from app.viz.gradients import layer_gradients
+from app.errors import InvalidOption
+from app.graph import LayerNeed, ModelGraph
+from app.viz.base import Attribution, Method, MethodOptions, Progress, normalise
+from app.viz.gradients import layer_gradients, warm_up_layer_gradients
 from app.viz.resize import upsample
 
 
-@dataclass(frozen=True)
-class Options:
-    layer: str  # a layer with a spatial [h, w, c] output (already resolved)
+class Options(MethodOptions):
+    layer: str | None = Field(None, description="a layer with a spatial output; default: default_gradcam_layer")
+
+    def resolved(self, graph: ModelGraph) -> "Options":
+        name = self.layer or graph.layers.default_gradcam_layer
+        if name is None:
+            raise InvalidOption("This model has no layer with a spatial [h, w, c] output, so Grad-CAM cannot be computed.")
+        graph.layers.get(name, LayerNeed.spatial)
+        return self.model_copy(update={"layer": name})
 
 
 def weighted_map(feature_map: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -28,11 +34,25 @@ def weighted_map(feature_map: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.maximum(np.tensordot(feature_map, weights, axes=([-1], [0])), 0.0).astype(np.float32)
 
 
+def class_map(graph: ModelGraph, raw: np.ndarray, layer: str) -> Attribution:
+    """The CAM family's common result: the raw map, and its normalised upsampling."""
+    return Attribution(raw=raw, heatmap=upsample(normalise(raw), graph.input_shape[:2]), extras={"layer": layer})
+
+
 def attribute(
     graph: ModelGraph, model_input: np.ndarray, class_index: int, options: Options, progress: Progress | None = None
 ) -> Attribution:
     feature_map, gradient, _ = layer_gradients(graph, options.layer, model_input[None], class_index)
-    # Per-sample spatial mean; the keras.io version also averages over the batch (methods.md).
     weights = gradient[0].mean(axis=(0, 1))
-    raw = weighted_map(feature_map[0], weights)
-    return Attribution(raw=raw, heatmap=upsample(normalise(raw), graph.input_shape[:2]), extras={"layer": options.layer})
+    return class_map(graph, weighted_map(feature_map[0], weights), options.layer)
+
+
+METHOD = Method(
+    name="gradcam",
+    title="Grad-CAM",
+    endpoint="gradcam",
+    options=Options,
+    attribute=attribute,
+    reference="Selvaraju et al. 2017, Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization",
+    warm_up=warm_up_layer_gradients,
+)

@@ -16,12 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from app.graph import ModelGraph
-from app.viz.base import Attribution, Progress, normalise
-from app.viz.gradcam import Options, weighted_map
+from app.viz.base import Attribution, Method, Progress
+from app.viz.gradcam import Options, class_map, weighted_map
 from app.viz.gradients import layer_gradients
-from app.viz.resize import upsample
-
-__all__ = ["Options", "attribute"]
 
 
 def attribute(
@@ -35,4 +32,14 @@ def attribute(
     alpha = np.where(np.abs(denominator) > 1e-12, g2 / safe, 0.0)
     weights = (alpha * np.maximum(g, 0.0)).sum(axis=(0, 1))
     raw = weighted_map(activations.astype(np.float32), weights.astype(np.float32))
-    return Attribution(raw=raw, heatmap=upsample(normalise(raw), graph.input_shape[:2]), extras={"layer": options.layer})
+    return class_map(graph, raw, options.layer)
+
+
+METHOD = Method(
+    name="gradcam++",
+    title="Grad-CAM++",
+    endpoint="gradcam",
+    options=Options,
+    attribute=attribute,
+    reference="Chattopadhyay et al. 2018, Grad-CAM++: Generalized Gradient-based Visual Explanations for Deep Convolutional Networks",
+)

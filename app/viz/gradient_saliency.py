@@ -9,18 +9,18 @@ model's top layers are randomised, while signed maps reveal that the explanation
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+from pydantic import Field
 
 from app.graph import ModelGraph
-from app.viz.base import Attribution, Progress, normalise
-from app.viz.gradients import input_gradients
+from app.viz.base import Attribution, Method, MethodOptions, Progress, normalise
+from app.viz.gradients import input_gradients, warm_up_input_gradients
+
+ABSOLUTE_DESCRIPTION = "max_c |gradient| (default) or, if false, the signed sum over c"
 
 
-@dataclass(frozen=True)
-class Options:
-    absolute: bool = True
+class Options(MethodOptions):
+    absolute: bool = Field(True, description=ABSOLUTE_DESCRIPTION)
 
 
 def saliency_map(gradients: np.ndarray, absolute: bool = True) -> np.ndarray:
@@ -34,3 +34,15 @@ def attribute(
     gradients, _ = input_gradients(graph, model_input[None], class_index)
     raw = saliency_map(gradients[0], options.absolute).astype(np.float32)
     return Attribution(raw=raw, heatmap=normalise(np.abs(raw)), extras={"absolute": options.absolute})
+
+
+METHOD = Method(
+    name="gradient",
+    title="Gradient saliency",
+    endpoint="saliency",
+    options=Options,
+    attribute=attribute,
+    reference="Simonyan, Vedaldi & Zisserman 2014, Deep Inside Convolutional Networks: Visualising Image "
+    "Classification Models and Saliency Maps",
+    warm_up=warm_up_input_gradients,
+)

@@ -1,16 +1,29 @@
 """Compiled gradients of a class score, shared by the gradient-based methods.
 
-Each function is traced once per model (and layer) with a fixed input signature and cached on the
-model's graph; the class index is a tensor argument, so changing it does not retrace.
+Each function is traced once per model (and layer) with a fixed input signature and kept in the
+model's compiled functions under its own key; the class index is a tensor argument, so changing
+it does not retrace.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
 from app.errors import InvalidOption
-from app.graph import ModelGraph
+from app.graph import FunctionKey, ModelGraph
+
+
+@dataclass(frozen=True)
+class InputGradients(FunctionKey):
+    pass
+
+
+@dataclass(frozen=True)
+class LayerGradients(FunctionKey):
+    layer: str
 
 
 def _spec(graph: ModelGraph):
@@ -21,27 +34,27 @@ def input_gradients(graph: ModelGraph, images: np.ndarray, class_index: int) -> 
     """(d score / d input [N, H, W, C], score [N]) for a batch of inputs."""
 
     def build():
-        logits_model = graph.logits_model
+        logits_model = graph.traced.logits_model
 
         @tf.function(input_signature=_spec(graph))
         def run(batch, index):
             with tf.GradientTape() as tape:
-                tape.watch(batch)  # a float32 input, so the gradient is defined (trap 4)
+                tape.watch(batch)  # a float32 input, so the gradient is defined (a uint8 one gives None)
                 scores = logits_model(batch, training=False)[:, index]
             return tape.gradient(scores, batch), scores
 
         return run
 
-    gradients, scores = graph.compiled("input_gradients", build)(tf.convert_to_tensor(images, tf.float32), class_index)
+    gradients, scores = graph.functions.get(InputGradients(), build)(tf.convert_to_tensor(images, tf.float32), class_index)
     return gradients.numpy(), scores.numpy()
 
 
-def layer_gradients(graph: ModelGraph, layer: str, image: np.ndarray, class_index: int):
+def layer_gradients(graph: ModelGraph, layer: str, images: np.ndarray, class_index: int):
     """(A, d score / d A, logits) for layer `layer`'s output A, for a batch of inputs."""
-    index = graph.nodes[layer].output_index
+    index = graph.layers.get(layer).output_index
 
     def build():
-        model = graph.all_outputs
+        model = graph.traced.all_outputs
 
         @tf.function(input_signature=_spec(graph))
         def run(batch, class_id):
@@ -55,18 +68,19 @@ def layer_gradients(graph: ModelGraph, layer: str, image: np.ndarray, class_inde
 
         return run
 
-    feature_map, gradient, logits = graph.compiled(("layer_gradients", layer), build)(
-        tf.convert_to_tensor(image, tf.float32), class_index
+    feature_map, gradient, logits = graph.functions.get(LayerGradients(layer), build)(
+        tf.convert_to_tensor(images, tf.float32), class_index
     )
     if gradient is None:
         raise InvalidOption(f"The class score does not depend differentiably on layer {layer!r}; choose another layer.")
     return feature_map.numpy(), gradient.numpy(), logits.numpy()
 
 
-def warm_up(graph: ModelGraph) -> None:
-    """Trace the gradient functions at load, so no request pays for it (the default layer's only)."""
-    blank = np.zeros((1, *graph.input_shape), np.float32)
-    graph.probabilities(blank)
-    input_gradients(graph, blank, 0)
-    if graph.default_gradcam_layer is not None:
-        layer_gradients(graph, graph.default_gradcam_layer, blank, 0)
+def warm_up_input_gradients(graph: ModelGraph) -> None:
+    input_gradients(graph, np.zeros((1, *graph.input_shape), np.float32), 0)
+
+
+def warm_up_layer_gradients(graph: ModelGraph) -> None:
+    """The default layer's only: other layers are traced on their first request."""
+    if graph.layers.default_gradcam_layer is not None:
+        layer_gradients(graph, graph.layers.default_gradcam_layer, np.zeros((1, *graph.input_shape), np.float32), 0)

@@ -10,27 +10,30 @@ the heatmap is the channel sum of |attribution|, scaled to [0, 1].
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+from pydantic import Field
 
 from app.graph import ModelGraph
-from app.viz.base import Attribution, Progress, normalise
+from app.viz.base import Attribution, Method, MethodOptions, Progress, normalise
 from app.viz.gradients import input_gradients
 
 BATCH = 32
+MAX_STEPS = 512
 
 
-@dataclass(frozen=True)
-class Options:
-    steps: int
-    baseline: float  # the baseline image's constant value, in the model's input space
+class Options(MethodOptions):
+    steps: int = Field(64, ge=1, le=MAX_STEPS, description=f"intervals on the path (1 to {MAX_STEPS})")
+    baseline: float = Field(
+        0.0, ge=0, le=1, description="baseline value as a fraction of the input range (0 = black)"
+    )
 
 
 def attribute(
     graph: ModelGraph, model_input: np.ndarray, class_index: int, options: Options, progress: Progress | None = None
 ) -> Attribution:
-    baseline = np.full_like(model_input, options.baseline)
+    low, high = graph.input_range
+    baseline_value = low + options.baseline * (high - low)
+    baseline = np.full_like(model_input, baseline_value)
     alphas = np.linspace(0.0, 1.0, options.steps + 1, dtype=np.float32)
     gradients = np.empty((len(alphas), *model_input.shape), np.float64)
     scores = np.empty(len(alphas), np.float64)
@@ -47,8 +50,19 @@ def attribute(
         heatmap=normalise(np.abs(attributions).sum(axis=-1)),
         extras={
             "steps": options.steps,
-            "baseline": options.baseline,
+            "baseline": baseline_value,
             "attribution_sum": float(attributions.sum()),
             "score_difference": float(scores[-1] - scores[0]),
         },
     )
+
+
+METHOD = Method(
+    name="integrated_gradients",
+    title="Integrated Gradients",
+    endpoint="saliency",
+    options=Options,
+    attribute=attribute,
+    reference="Sundararajan, Taly & Yan 2017, Axiomatic Attribution for Deep Networks",
+    long_job=True,
+)

@@ -11,22 +11,44 @@ stays flat for big inputs and small strides.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 
 import numpy as np
+from pydantic import Field
 
+from app.errors import InvalidOption
 from app.graph import ModelGraph
-from app.viz.base import Attribution, Progress
+from app.viz.base import Attribution, Method, MethodOptions, Progress
 
 BATCH_BYTES = 64 * 1024 * 1024  # occluded copies in flight at once
-MAX_BATCH = 256
+BATCH = 256  # at most this many copies per forward pass
+MAX_POSITIONS = 10_000
 
 
-@dataclass(frozen=True)
-class Options:
-    patch: int
-    stride: int
-    fill: float  # in the model's input space
+class Options(MethodOptions):
+    patch: int | None = Field(None, ge=1, description="patch side in pixels, at most the input side; default: about 1/7 of it")
+    stride: int | None = Field(None, ge=1, description="step between patches; default: half the patch (at least 1)")
+    fill: float | None = Field(None, description="value put in the patch, in the model's input range; default: its low end")
+
+    def resolved(self, graph: ModelGraph) -> "Options":
+        height, width, _ = graph.input_shape
+        low, high = graph.input_range
+        patch = default_patch(height, width) if self.patch is None else self.patch
+        if patch > min(height, width):
+            raise InvalidOption(f"patch must be between 1 and {min(height, width)} (the input side); got {patch}.")
+        stride = max(1, patch // 2) if self.stride is None else self.stride
+        if stride > max(height, width):
+            raise InvalidOption(f"stride must be between 1 and {max(height, width)}; got {stride}.")
+        fill = low if self.fill is None else self.fill
+        if not math.isfinite(fill):
+            raise InvalidOption(f"fill must be a finite number in the model's input range [{low}, {high}].")
+        rows, cols = positions(height, width, patch, stride)
+        if len(rows) * len(cols) > MAX_POSITIONS:
+            raise InvalidOption(
+                f"patch {patch} with stride {stride} gives {len(rows) * len(cols):,} positions; the limit is "
+                f"{MAX_POSITIONS:,}. Use a larger stride."
+            )
+        return self.model_copy(update={"patch": patch, "stride": stride, "fill": float(fill)})
 
 
 def default_patch(height: int, width: int) -> int:
@@ -45,7 +67,7 @@ def attribute(
     rows, cols = positions(height, width, options.patch, options.stride)
     spots = [(y, x) for y in rows for x in cols]
     baseline = float(graph.probabilities(model_input[None])[0, class_index])
-    batch_size = int(max(1, min(MAX_BATCH, BATCH_BYTES // max(1, model_input.nbytes))))
+    batch_size = int(max(1, min(BATCH, BATCH_BYTES // max(1, model_input.nbytes))))
     scores = np.empty(len(spots), np.float32)
     for start in range(0, len(spots), batch_size):
         chunk = spots[start : start + batch_size]
@@ -59,8 +81,8 @@ def attribute(
 
     total = np.zeros((height, width), np.float64)
     count = np.zeros((height, width), np.int32)
-    for (i, y) in enumerate(rows):
-        for (j, x) in enumerate(cols):
+    for i, y in enumerate(rows):
+        for j, x in enumerate(cols):
             total[y : y + options.patch, x : x + options.patch] += grid[i, j]
             count[y : y + options.patch, x : x + options.patch] += 1
     heatmap = np.where(count > 0, total / np.maximum(count, 1), 0.0).astype(np.float32)
@@ -69,3 +91,15 @@ def attribute(
         heatmap=heatmap,
         extras={"patch": options.patch, "stride": options.stride, "fill": options.fill, "positions": len(spots)},
     )
+
+
+METHOD = Method(
+    name="occlusion",
+    title="Occlusion",
+    endpoint="occlusion",
+    options=Options,
+    attribute=attribute,
+    reference="Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks",
+    long_job=True,
+    raw_field="grid",
+)

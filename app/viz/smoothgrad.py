@@ -1,45 +1,56 @@
 """SmoothGrad: Smilkov et al. 2017, "SmoothGrad: removing noise by adding noise", eq. 3:
 the saliency map averaged over `samples` copies of the input with Gaussian noise of standard
-deviation `noise_level` x (input range), all in one or a few batches. Seeded, so repeatable.
+deviation `noise_level` x (input range), in batches. Seeded, so repeatable.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+from pydantic import Field
 
 from app.graph import ModelGraph
-from app.viz.base import Attribution, Progress, normalise
-from app.viz.gradient_saliency import saliency_map
+from app.viz.base import Attribution, Method, MethodOptions, Progress, normalise
+from app.viz.gradient_saliency import ABSOLUTE_DESCRIPTION, saliency_map
 from app.viz.gradients import input_gradients
 
 BATCH = 32
+MAX_SAMPLES = 256
 
 
-@dataclass(frozen=True)
-class Options:
-    samples: int
-    noise_level: float  # sigma as a fraction of the model's input range (the paper: 10-20%)
-    input_range: tuple[float, float]
-    seed: int = 0
-    absolute: bool = True
+class Options(MethodOptions):
+    samples: int = Field(50, ge=1, le=MAX_SAMPLES, description=f"noisy copies averaged (1 to {MAX_SAMPLES})")
+    # the paper finds 10-20% of the input range best
+    noise_level: float = Field(0.15, ge=0, le=1, description="noise sigma as a fraction of the input range (0 to 1)")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed of the noise")
+    absolute: bool = Field(True, description=ABSOLUTE_DESCRIPTION)
 
 
 def attribute(
     graph: ModelGraph, model_input: np.ndarray, class_index: int, options: Options, progress: Progress | None = None
 ) -> Attribution:
-    low, high = options.input_range
+    low, high = graph.input_range
     sigma = options.noise_level * (high - low)
     rng = np.random.default_rng(options.seed)
     total = np.zeros(model_input.shape[:2], np.float64)
     for start in range(0, options.samples, BATCH):
+        # one generator drawn in order: the noise does not depend on the batch size
         count = min(BATCH, options.samples - start)
         noisy = model_input[None] + rng.normal(0.0, sigma, (count, *model_input.shape)).astype(np.float32)
         gradients, _ = input_gradients(graph, noisy, class_index)
         total += saliency_map(gradients, options.absolute).sum(axis=0)
         if progress:
-            progress(start + count, options.samples)
+            progress(start + len(noisy), options.samples)
     raw = (total / options.samples).astype(np.float32)
     extras = {"samples": options.samples, "noise_level": options.noise_level, "absolute": options.absolute}
     return Attribution(raw=raw, heatmap=normalise(np.abs(raw)), extras=extras)
+
+
+METHOD = Method(
+    name="smoothgrad",
+    title="SmoothGrad",
+    endpoint="saliency",
+    options=Options,
+    attribute=attribute,
+    reference="Smilkov et al. 2017, SmoothGrad: removing noise by adding noise",
+    long_job=True,
+)

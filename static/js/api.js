@@ -36,6 +36,7 @@ function postJson(path, payload) {
 
 export const api = {
   models: () => request("/api/models"),
+  methods: () => request("/api/methods"),
   model: (id) => request(`/api/models/${encodeURIComponent(id)}`),
   weights: (id, layer) => request(`/api/models/${encodeURIComponent(id)}/layers/${layerPath(layer)}/weights`),
 

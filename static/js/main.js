@@ -347,7 +347,7 @@ async function showTopExamples(layer, unit) {
 async function enlarge({ layer, channel }) {
   const dialog = $("#map-dialog");
   const data = state.answer && state.answer.layers.get(layer.name);
-  const spatial = layer.output_shape.length === 3;
+  const spatial = layer.spatial;
   $("#map-title").textContent = `${layer.name}, ${spatial ? "channel" : "unit"} ${channel}`;
   const big = $("#map-big");
   big.hidden = !spatial;
@@ -446,7 +446,7 @@ async function showAtlas() {
 }
 
 function fillAtlasLayers(detail) {
-  const spatial = detail.layers.filter((layer) => layer.output_shape.length === 3 && !layer.is_container);
+  const spatial = detail.layers.filter((layer) => layer.spatial && !layer.is_container);
   $("#atlas-layer").replaceChildren(...spatial.map((layer) => new Option(`${layer.name} (${layer.output_shape[2]})`, layer.name)));
   $("#atlas-result").replaceChildren();
 }

@@ -49,6 +49,7 @@ export class NetworkView {
       config: {},
       inbound: [],
       is_container: false,
+      spatial: true,
     };
     this.input = this.buildLayer(inputLayer, false, [], { channels: channels === 3 ? 1 : channels, rgb: channels === 3 });
     this.input.section.setAttribute("data-testid", "input-layer");

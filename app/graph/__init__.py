@@ -1,0 +1,65 @@
+"""A served model as one prepared graph: traced once, run compiled, described layer by layer.
+
+    trace.py      the model re-expressed as one functional graph of every layer (Keras 3 traps 1-2)
+    runner.py     the compiled forward pass: every layer's output, logits and probabilities
+    layers.py     facts about layers: one lookup, kinds, spatial outputs, receptive fields, roles
+    functions.py  compiled functions that methods build once per model, under typed keys
+
+`ModelGraph` bundles the four for one model; methods in `app.viz` take it and arrays, nothing else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.graph.functions import CompiledFunctions, FunctionKey
+from app.graph.layers import LayerFacts, LayerNeed
+from app.graph.runner import GraphRunner
+from app.graph.trace import INPUT_NAME, LayerNode, TracedGraph, UnsupportedModel, trace
+
+__all__ = [
+    "ModelGraph",
+    "UnsupportedModel",
+    "LayerNode",
+    "LayerNeed",
+    "FunctionKey",
+    "INPUT_NAME",
+]
+
+
+class ModelGraph:
+    """One served model, ready for every method: `traced`, `runner`, `layers`, `functions`.
+
+    `input_range` is the value range the model takes (its card's, set by the registry); methods
+    that make or fill inputs work in it.
+    """
+
+    def __init__(self, model, input_range: tuple[float, float] = (0.0, 1.0)) -> None:
+        self.traced: TracedGraph = trace(model)
+        self.runner = GraphRunner(self.traced)
+        self.layers = LayerFacts(self.traced)
+        self.functions = CompiledFunctions()
+        self.input_range = (float(input_range[0]), float(input_range[1]))
+        self.runner.check_against(model)
+
+    @property
+    def model(self):
+        return self.traced.model
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.traced.input_shape
+
+    @property
+    def num_classes(self) -> int:
+        return self.traced.num_classes
+
+    def run(self, images: np.ndarray) -> dict:
+        return self.runner.run(images)
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        return self.runner.probabilities(images)
+
+    def feature(self, result: dict, name: str) -> np.ndarray:
+        """One layer's output from a `run` result."""
+        return result["features"][self.layers.get(name).output_index]

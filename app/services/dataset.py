@@ -1,0 +1,135 @@
+"""Dataset views for the API and the CLI: top examples, nearest neighbours, the t-SNE map.
+
+The reference set's features are computed once per layer (`ReferenceStore`); rankings and the
+map are cached on disk per model file, reference set and layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from app.cache import ArrayCache, cache_key
+from app.encoding import ArrayOptions, png_data_url
+from app.errors import InvalidOption, NotFound
+from app.reference import ReferenceStore
+from app.registry import ServedModel
+from app.services.analysis import response_head
+from app.viz import dataset
+
+MAX_K = 64
+MAX_NEIGHBOUR_FEATURES = 8192  # values per image; larger layers would hold N x D floats in memory
+
+
+class DatasetViews:
+    def __init__(self, references: ReferenceStore, cache: ArrayCache) -> None:
+        self.references = references
+        self.cache = cache
+
+    # ------------------------------------------------------------------ layers
+    @staticmethod
+    def map_layer(served: ServedModel) -> str:
+        layer = served.graph.layers.last_hidden
+        if layer is None:
+            raise InvalidOption("This model has no hidden layer with a vector output to map.")
+        return layer
+
+    def neighbour_layer(self, served: ServedModel, layer: str | None) -> str:
+        name = layer or self.map_layer(served)
+        node = served.graph.layers.get(name)
+        size = int(np.prod(node.output_shape))
+        if size > MAX_NEIGHBOUR_FEATURES:
+            raise InvalidOption(
+                f"Layer {name!r} has {size:,} values per image; neighbour search takes layers of at most "
+                f"{MAX_NEIGHBOUR_FEATURES:,}. Choose a deeper layer."
+            )
+        return name
+
+    def check_unit(self, served: ServedModel, layer: str, unit: int) -> None:
+        served.graph.layers.get(layer)
+        units = served.graph.layers.units(layer)
+        if not 0 <= unit < units:
+            raise NotFound(f"Unit {unit} does not exist: layer {layer!r} has units 0 to {units - 1}.")
+
+    # ------------------------------------------------------------- computation
+    def thumbnail(self, served: ServedModel, index: int) -> dict:
+        reference = self.references.get(served)
+        if index not in reference.thumbnails:
+            image = reference.images[index]
+            reference.thumbnails[index] = png_data_url(Image.fromarray(image if image.ndim == 2 else image[..., :3]))
+        label = int(reference.labels[index])
+        return {
+            "index": int(index),
+            "source_index": int(reference.indices[index]),
+            "label": served.card.classes[label] if 0 <= label < len(served.card.classes) else str(label),
+            "png": reference.thumbnails[index],
+        }
+
+    def top_units(self, served: ServedModel, layer: str) -> dict:
+        """Every unit's top-64 reference images for a layer, cached on disk by the CLI or first use."""
+        key = cache_key(served.file_hash, served.card.extra.get("reference"), layer, "top-units")
+        cached = self.cache.get(key)
+        if cached is None:
+            indices, values = dataset.top_units(self.references.features(served, layer, "units"), MAX_K)
+            cached = {"indices": indices, "values": values}
+            self.cache.put(key, cached)
+        return cached
+
+    def embedding(self, served: ServedModel) -> dict:
+        """The map, computed once per model and process (about 15 s for 3,000 images), then cached."""
+        layer = self.map_layer(served)
+        key = cache_key(served.file_hash, served.card.extra.get("reference"), layer, "tsne")
+        with self.references.single_flight(key):
+            cached = self.cache.get(key)
+            if cached is None:
+                cached = {"points": dataset.embed(self.references.features(served, layer, "flat"))}
+                self.cache.put(key, cached)
+        return {"layer": layer, "points": cached["points"]}
+
+    def _features_of(self, served: ServedModel, model_input: np.ndarray, layer: str, arrays: ArrayOptions):
+        """The response head for `model_input`, and its features in `layer`."""
+        result = served.graph.run(model_input[None])
+        head = {**response_head(served, model_input, result["probabilities"][0], arrays), "layer": layer}
+        return head, served.graph.feature(result, layer).reshape(-1)
+
+    # --------------------------------------------------------------- responses
+    def top_examples(self, served: ServedModel, layer: str, unit: int, k: int) -> dict:
+        top = self.top_units(served, layer)
+        return {
+            "layer": layer,
+            "unit": unit,
+            "examples": [
+                {**self.thumbnail(served, i), "activation": float(v)}
+                for i, v in zip(top["indices"][unit][:k], top["values"][unit][:k])
+            ],
+        }
+
+    def neighbours(self, served: ServedModel, model_input: np.ndarray, layer: str, k: int, arrays: ArrayOptions) -> dict:
+        head, query = self._features_of(served, model_input, layer, arrays)
+        indices, distances = dataset.nearest(self.references.features(served, layer, "flat"), query, k)
+        return {
+            **head,
+            "neighbors": [{**self.thumbnail(served, i), "distance": float(d)} for i, d in zip(indices, distances)],
+        }
+
+    def reference_map(self, served: ServedModel, arrays: ArrayOptions) -> dict:
+        mapped = self.embedding(served)
+        return {
+            "layer": mapped["layer"],
+            "method": "tsne",
+            "points": arrays.encode(mapped["points"]),
+            "labels": [int(label) for label in self.references.get(served).labels],
+        }
+
+    def place(self, served: ServedModel, model_input: np.ndarray, arrays: ArrayOptions) -> dict:
+        mapped = self.embedding(served)
+        head, query = self._features_of(served, model_input, mapped["layer"], arrays)
+        point, indices = dataset.place(self.references.features(served, mapped["layer"], "flat"), mapped["points"], query)
+        return {**head, "point": [float(point[0]), float(point[1])], "neighbors": [int(i) for i in indices]}
+
+    def precompute(self, served: ServedModel) -> tuple[int, dict]:
+        """Every leaf layer's top examples and the map, for `python -m app reference precompute`."""
+        leaves = [node.name for node in served.graph.layers.leaves]
+        for layer in leaves:
+            self.top_units(served, layer)
+        return len(leaves), self.embedding(served)

@@ -1,0 +1,95 @@
+"""Filter patterns for the API and the CLI: a single channel's pattern or a layer's atlas, cached.
+
+A single pattern and a whole-layer atlas share one cache entry per (model file, input range, layer,
+parameters): a single pattern is served from its layer's atlas when one has been computed, and
+otherwise computed alone (the method makes a channel's pattern independent of its batch).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.cache import ArrayCache, cache_key
+from app.encoding import ArrayOptions, png_data_url
+from app.errors import InvalidOption, NotFound
+from app.graph import LayerNeed
+from app.registry import ServedModel
+from app.viz import filters
+from app.viz.base import Progress
+
+
+def check(served: ServedModel, layer: str, size: int | None = None) -> None:
+    """The layer must have channels; `size` is accepted only as the model's own input side."""
+    served.graph.layers.get(layer, LayerNeed.channels)
+    height, width, _ = served.graph.input_shape
+    if size is not None and size != max(height, width):
+        raise InvalidOption(
+            f"size {size} is not available: model {served.id!r} takes {width}x{height} inputs only "
+            "(size applies to models built for variable input sizes)."
+        )
+
+
+class FilterPatterns:
+    """Computes patterns and keeps them in `cache` (memory and disk)."""
+
+    def __init__(self, cache: ArrayCache) -> None:
+        self.cache = cache
+
+    def _key(self, served: ServedModel, layer: str, options: filters.Options, scope: str) -> str:
+        return cache_key(served.file_hash, served.graph.input_range, layer, options.model_dump(), scope)
+
+    def is_cached(self, served: ServedModel, layer: str, index: int | None, options: filters.Options) -> bool:
+        """Whether the answer is already at hand (then it costs no long-job slot)."""
+        if self.cache.get(self._key(served, layer, options, "atlas")) is not None:
+            return True
+        return index is not None and self.cache.get(self._key(served, layer, options, f"filter-{index}")) is not None
+
+    def atlas(self, served: ServedModel, layer: str, options: filters.Options, progress: Progress | None = None) -> dict:
+        key = self._key(served, layer, options, "atlas")
+        cached = self.cache.get(key)
+        if cached is None:
+            channels = list(range(filters.channel_count(served.graph, layer)))
+            images, activations = filters.patterns(served.graph, layer, channels, options, progress)
+            cached = {"patterns": images, "activations": activations}
+            self.cache.put(key, cached)
+        return cached
+
+    def single(self, served: ServedModel, layer: str, index: int, options: filters.Options) -> tuple[np.ndarray, float]:
+        count = filters.channel_count(served.graph, layer)
+        if not 0 <= index < count:
+            raise NotFound(f"Filter {index} does not exist: layer {layer!r} has filters 0 to {count - 1}.")
+        whole = self.cache.get(self._key(served, layer, options, "atlas"))
+        if whole is not None:
+            return whole["patterns"][index], float(whole["activations"][index])
+        key = self._key(served, layer, options, f"filter-{index}")
+        cached = self.cache.get(key)
+        if cached is None:
+            images, activations = filters.patterns(served.graph, layer, [index], options)
+            cached = {"patterns": images, "activations": activations}
+            self.cache.put(key, cached)
+        return cached["patterns"][0], float(cached["activations"][0])
+
+    # ---------------------------------------------------------------- responses
+    def pattern_response(self, served: ServedModel, layer: str, index: int, options: filters.Options, arrays: ArrayOptions) -> dict:
+        pattern, activation = self.single(served, layer, index, options)
+        scale = max(1, 224 // max(pattern.shape[:2]))
+        picture = filters.atlas_image(pattern[None], served.card.input_range, scale=scale, gap=0)
+        return {
+            "layer": layer,
+            "filter": index,
+            "pattern": arrays.encode(pattern),
+            "activation": activation,
+            "png": png_data_url(picture),
+        }
+
+    def atlas_response(
+        self, served: ServedModel, layer: str, options: filters.Options, arrays: ArrayOptions, progress: Progress | None = None
+    ) -> dict:
+        result = self.atlas(served, layer, options, progress)
+        return {
+            "layer": layer,
+            "count": int(len(result["activations"])),
+            "activations": [float(a) for a in result["activations"]],
+            "patterns": arrays.encode(result["patterns"]),
+            "png": png_data_url(filters.atlas_image(result["patterns"], served.card.input_range)),
+        }
