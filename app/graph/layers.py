@@ -32,21 +32,20 @@ class LayerNeed(str, Enum):
 
     @property
     def describes(self) -> str:
-        return {
-            LayerNeed.any: "Layers",
-            LayerNeed.spatial: "Layers with a spatial [h, w, c] output",
-            LayerNeed.channels: "Layers with channels or units",
-            LayerNeed.weights: "Layers with weights",
-        }[self]
+        return _NEED_WORDS[self][0]
 
     @property
     def lacks(self) -> str:
-        return {
-            LayerNeed.any: "is not available",
-            LayerNeed.spatial: "has no spatial [h, w, c] output",
-            LayerNeed.channels: "has no channels or units to maximise",
-            LayerNeed.weights: "has no weights",
-        }[self]
+        return _NEED_WORDS[self][1]
+
+
+# (the layers that meet a need, what a layer that does not lacks)
+_NEED_WORDS = {
+    LayerNeed.any: ("Layers", "is not available"),
+    LayerNeed.spatial: ("Layers with a spatial [h, w, c] output", "has no spatial [h, w, c] output"),
+    LayerNeed.channels: ("Layers with channels or units", "has no channels or units to maximise"),
+    LayerNeed.weights: ("Layers with weights", "has no weights"),
+}
 
 
 @dataclass(frozen=True)
