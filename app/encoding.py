@@ -75,11 +75,16 @@ def png_data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def prediction_payload(probabilities: np.ndarray, classes: list[str], top: int = 5) -> dict:
-    """The contract's `prediction`: every probability and the top classes, best first."""
+def prediction_payload(probabilities: np.ndarray, classes: list[str], top: int = 5, multilabel: bool = False) -> dict:
+    """The contract's `prediction`: every probability and the top classes, best first; for
+    independent labels also `positive`, every label above 0.5 (best first)."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    order = np.argsort(-probabilities, kind="stable")[:top]
-    return {
-        "probabilities": probabilities.tolist(),
-        "top": [{"index": int(i), "label": classes[i], "probability": float(probabilities[i])} for i in order],
-    }
+    order = np.argsort(-probabilities, kind="stable")
+
+    def entry(i) -> dict:
+        return {"index": int(i), "label": classes[i], "probability": float(probabilities[i])}
+
+    payload = {"probabilities": probabilities.tolist(), "top": [entry(i) for i in order[:top]]}
+    if multilabel:
+        payload["positive"] = [entry(i) for i in order if probabilities[i] > 0.5]
+    return payload

@@ -29,6 +29,9 @@ def slugify(text: str) -> str:
     return slug or "model"
 
 
+DEFAULT_INPUT_SIZE = (224, 224)  # for models built for any size whose card gives none
+
+
 @dataclass
 class ModelCard:
     """The sidecar `<stem>.json`; every field has a default for models that come without one."""
@@ -39,28 +42,33 @@ class ModelCard:
     kind: str = "image"
     classes: list[str] = field(default_factory=list)
     input_range: tuple[float, float] = (0.0, 1.0)
+    input_size: tuple[int, int] | None = None  # served size of a model built for any size
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def load(cls, model_path: Path, num_classes: int) -> "ModelCard":
+    def load(cls, model_path: Path) -> "ModelCard":
         card_path = model_path.with_suffix(".json")
         data = json.loads(card_path.read_text()) if card_path.exists() else {}
-        classes = [str(c) for c in data.get("classes", [])]
-        if len(classes) != num_classes:
-            if classes:
-                log.warning("%s: card has %d classes, model has %d; using indices", card_path, len(classes), num_classes)
-            classes = [str(i) for i in range(num_classes)]
         low, high = data.get("input_range", (0.0, 1.0))
-        known = {"id", "name", "description", "kind", "classes", "input_range"}
+        size = data.get("input_size")
+        known = {"id", "name", "description", "kind", "classes", "input_range", "input_size"}
         return cls(
             id=slugify(data.get("id", model_path.stem)),
             name=data.get("name", model_path.stem),
             description=data.get("description", ""),
             kind=data.get("kind", "image"),
-            classes=classes,
+            classes=[str(c) for c in data.get("classes", [])],
             input_range=(float(low), float(high)),
+            input_size=(int(size[0]), int(size[1])) if size else None,
             extra={k: v for k, v in data.items() if k not in known},
         )
+
+    def fit_classes(self, num_classes: int, source: Path) -> None:
+        """One label per class, or indices when the card has none or the wrong number."""
+        if len(self.classes) != num_classes:
+            if self.classes:
+                log.warning("%s: card has %d classes, model has %d; using indices", source, len(self.classes), num_classes)
+            self.classes = [str(i) for i in range(num_classes)]
 
 
 @dataclass
@@ -73,6 +81,13 @@ class ServedModel:
     @property
     def id(self) -> str:
         return self.card.id
+
+    @property
+    def input_size_from(self) -> str:
+        """"model", "card" or "default": where the served input size comes from."""
+        if self.graph.input_size_from == "model":
+            return "model"
+        return "card" if self.card.input_size else "default"
 
 
 def _file_hash(path: Path) -> str:
@@ -87,12 +102,18 @@ def load_served_model(path: Path, safe_mode: bool = True) -> ServedModel:
     import keras
 
     model = keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
-    graph = ModelGraph(model)
-    card = ModelCard.load(path, graph.num_classes)
-    graph.input_range = card.input_range
+    return serve_model(model, ModelCard.load(path), path, _file_hash(path))
+
+
+def serve_model(model, card: ModelCard, path: Path, file_hash: str) -> ServedModel:
+    """A loaded Keras model, traced, described and warmed up so no request pays for it."""
+    graph = ModelGraph(model, input_range=card.input_range, input_size=card.input_size or DEFAULT_INPUT_SIZE)
+    card.fit_classes(graph.num_classes, path)
+    if graph.input_size_from != "model":
+        log.info("%s takes any input size: served at %dx%d", path.name, *graph.input_shape[:2])
     graph.runner.warm_up()
     methods.warm_up(graph)
-    return ServedModel(card=card, graph=graph, path=path, file_hash=_file_hash(path))
+    return ServedModel(card=card, graph=graph, path=path, file_hash=file_hash)
 
 
 class ModelRegistry:

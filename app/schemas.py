@@ -34,6 +34,14 @@ class ModelSummary(BaseModel):
     classes: list[str] = Field(description="one label per output unit")
     parameters: int
     kind: str = Field(description='"digits" (MNIST-style) or "image"')
+    head: str = Field(
+        description="softmax; sigmoid (one unit: classes 0 and 1, P(0) = 1 - P(1)); multilabel (independent "
+        "sigmoids); logits (no final activation: probabilities are their softmax)"
+    )
+    input_size_from: str = Field(
+        description='where the served input size comes from: "model" (fixed in the model), "card" (its '
+        '"input_size") or "default" (224x224, for a model built for any size without a card size)'
+    )
     card: dict = Field(default_factory=dict, description="the rest of the model card (accuracy, training)")
 
 
@@ -62,6 +70,9 @@ class LayerInfo(BaseModel):
     class_name: str
     kind: str = Field(description="conv, pool, global_pool, dense, flatten, merge, normalization, activation, regularization, model or other")
     spatial: bool = Field(description="whether the output is an [h, w, c] feature map")
+    active_at_inference: bool = Field(
+        description="false for dropout, noise and data-augmentation layers: they pass their input through when predicting"
+    )
     receptive_field: ReceptiveFieldOut | None = Field(
         None, description="where one unit looks in the input, along a chain of convolutions and pools"
     )
@@ -107,8 +118,13 @@ class TopClass(BaseModel):
 
 
 class Prediction(BaseModel):
-    probabilities: list[float]
-    top: list[TopClass]
+    probabilities: list[float] = Field(description="one per class: softmax, sigmoid pairs (1 - p, p), or independent sigmoids")
+    top: list[TopClass] = Field(description="up to 5 classes, most probable first")
+    positive: list[TopClass] | None = Field(None, description="multilabel heads only: every label above 0.5")
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler):
+        return {key: value for key, value in handler(self).items() if value is not None}
 
 
 class PredictResponse(BaseModel):
@@ -119,10 +135,16 @@ class PredictResponse(BaseModel):
 class LayerActivation(BaseModel):
     name: str
     class_name: str
-    shape: list[int]
+    shape: list[int] = Field(description="the shape sent: reduced with max_side, channels selected with channels")
     min: float
     max: float
     activations: ArrayOut
+    full_shape: list[int] | None = Field(None, description="with max_side: the layer's own output shape, when reduced")
+    channels: list[int] | None = Field(None, description="with channels: the channel indices sent, in order")
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler):
+        return {key: value for key, value in handler(self).items() if value is not None}
 
 
 class ActivationsResponse(PredictResponse):

@@ -35,7 +35,8 @@ def test_one_lookup_one_wording(convnet):
 def test_roles(convnet, lenet):
     assert convnet.layers.default_gradcam_layer == "conv3" and convnet.layers.last_conv == "conv3"
     assert convnet.layers.last_hidden == "dense1"
-    assert lenet.layers.last_conv == "conv2" and lenet.layers.default_gradcam_layer == "pool2"
+    # the last convolution, not the pool after it (Selvaraju et al. 2017; keras.io; tf-keras-vis)
+    assert lenet.layers.last_conv == "conv2" and lenet.layers.default_gradcam_layer == "conv2"
     nested = ModelGraph(tiny_models.nested_rgb())
     assert nested.layers.last_conv == "base/conv_b" and nested.layers.last_hidden == "drop"
     assert nested.layers.kind("base") == "model" and nested.layers.kind("gap") == "global_pool"

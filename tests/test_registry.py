@@ -97,9 +97,9 @@ def test_logits_are_pre_softmax(zoo):
         graph = ModelGraph(built[model_id])
         x = np.random.default_rng(1).uniform(0, 1, (2, *graph.input_shape)).astype("float32")
         result = graph.run(x)
-        assert graph.traced.ends_in_softmax
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.softmax(result["logits"])), result["output"], atol=1e-6)
-        assert not np.allclose(result["logits"], result["output"])
+        assert graph.head.value == "softmax"
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.softmax(result["scores"])), result["output"], atol=1e-6)
+        assert not np.allclose(result["scores"], result["output"])
     # the served model is never mutated (methods.md trap 3)
     assert built["branched"].get_layer("probs").activation.__name__ == "softmax"
 

@@ -1,7 +1,8 @@
 """The live channel: activations over a WebSocket while the user draws.
 
 `WS /api/models/{model_id}/live[?encoding=&dtype=]`. The client sends JSON text messages
-`{"seq": n, "pixels": [[...]]}` (or `"image"`, plus optional `"layers"` and `"preprocess"`),
+`{"seq": n, "pixels": [[...]]}` (or `"image"`, plus optional `"layers"`, `"max_side"`, `"channels"`
+and `"preprocess"`),
 as often as it likes. The server keeps only the newest unanswered message: while one is being
 computed, newer ones replace each other and the replaced ones are dropped, never queued, so the
 answer always describes the latest drawing. Each answer is the `activations` response plus
@@ -40,7 +41,16 @@ def _answer(served: ServedModel, settings, message: dict, options: ArrayOptions)
     layers = message.get("layers")
     if layers is not None and not (isinstance(layers, list) and all(isinstance(n, str) for n in layers)):
         raise InvalidOption("'layers' must be a list of layer names.")
-    return activations(served, model_input_for(served, received, mode), layers, message_options)
+    max_side = message.get("max_side")
+    if max_side is not None and not (isinstance(max_side, int) and not isinstance(max_side, bool) and 1 <= max_side <= 4096):
+        raise InvalidOption("'max_side' must be a whole number from 1 to 4096.")
+    channels = message.get("channels")
+    if channels is not None and not (
+        isinstance(channels, list) and len(channels) <= 4096 and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in channels)
+    ):
+        raise InvalidOption("'channels' must be a list of at most 4096 channel indices (whole numbers from 0).")
+    model_input = model_input_for(served, received, mode)
+    return activations(served, model_input, layers, message_options, max_side, channels)
 
 
 @router.websocket("/api/models/{model_id}/live")

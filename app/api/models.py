@@ -27,6 +27,8 @@ def summarize(served: ServedModel) -> ModelSummary:
         classes=card.classes,
         parameters=int(served.graph.model.count_params()),
         kind=card.kind,
+        head=served.graph.head.value,
+        input_size_from=served.input_size_from,
         card=card.extra,
     )
 
@@ -58,6 +60,7 @@ def describe_layers(served: ServedModel) -> list[LayerInfo]:
                 class_name=node.class_name,
                 kind=facts.kind(name),
                 spatial=facts.is_spatial(name),
+                active_at_inference=facts.active_at_inference(name),
                 receptive_field=asdict(field) if field is not None else None,
                 output_shape=list(node.output_shape),
                 parameters=int(node.layer.count_params()) if hasattr(node.layer, "count_params") else 0,

@@ -1,7 +1,7 @@
 """A served model as one prepared graph: traced once, run compiled, described layer by layer.
 
     trace.py      the model re-expressed as one functional graph of every layer (Keras 3 traps 1-2)
-    runner.py     the compiled forward pass: every layer's output, logits and probabilities
+    runner.py     the compiled forward pass: every layer's output, class scores and probabilities
     layers.py     facts about layers: one lookup, kinds, spatial outputs, receptive fields, roles
     functions.py  compiled functions that methods build once per model, under typed keys
 
@@ -15,10 +15,11 @@ import numpy as np
 from app.graph.functions import CompiledFunctions, FunctionKey
 from app.graph.layers import LayerFacts, LayerNeed
 from app.graph.runner import GraphRunner
-from app.graph.trace import INPUT_NAME, LayerNode, TracedGraph, UnsupportedModel, trace
+from app.graph.trace import INPUT_NAME, Head, LayerNode, TracedGraph, UnsupportedModel, trace
 
 __all__ = [
     "ModelGraph",
+    "Head",
     "UnsupportedModel",
     "LayerNode",
     "LayerNeed",
@@ -31,16 +32,24 @@ class ModelGraph:
     """One served model, ready for every method: `traced`, `runner`, `layers`, `functions`.
 
     `input_range` is the value range the model takes (its card's, set by the registry); methods
-    that make or fill inputs work in it.
+    that make or fill inputs work in it. `input_size` is the size to serve a model built for any
+    size at; a model with a fixed size ignores it.
     """
 
-    def __init__(self, model, input_range: tuple[float, float] = (0.0, 1.0)) -> None:
-        self.traced: TracedGraph = trace(model)
+    def __init__(
+        self, model, input_range: tuple[float, float] = (0.0, 1.0), input_size: tuple[int, int] | None = None
+    ) -> None:
+        self.traced: TracedGraph = trace(model, input_size)
         self.runner = GraphRunner(self.traced)
         self.layers = LayerFacts(self.traced)
         self.functions = CompiledFunctions()
         self.input_range = (float(input_range[0]), float(input_range[1]))
         self.runner.check_against(model)
+
+    @property
+    def input_size_from(self) -> str:
+        """"model" when the model fixes its input size, else "given" (the size it was traced at)."""
+        return self.traced.input_size_from
 
     @property
     def model(self):
@@ -49,6 +58,10 @@ class ModelGraph:
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return self.traced.input_shape
+
+    @property
+    def head(self) -> Head:
+        return self.traced.head
 
     @property
     def num_classes(self) -> int:

@@ -22,6 +22,9 @@ _POINTWISE_PREFIXES = ("BatchNormalization", "Activation", "ReLU", "LeakyReLU", 
                        "Rescaling", "Normalization", "Random", "SpatialDropout", "GaussianNoise", "GaussianDropout")
 
 
+_TRAINING_ONLY = ("Random", "Dropout", "SpatialDropout", "GaussianNoise", "GaussianDropout", "AlphaDropout")
+
+
 class LayerNeed(str, Enum):
     """What a caller needs of a layer, with the words that say so in errors."""
 
@@ -138,6 +141,11 @@ class LayerFacts:
     def kind(self, name: str) -> str:
         return layer_kind(self.nodes[name])
 
+    def active_at_inference(self, name: str) -> bool:
+        """Dropout, noise and data-augmentation layers (RandomFlip, RandomRotation, ...) pass their
+        input through unchanged when the model predicts."""
+        return not self.nodes[name].class_name.startswith(_TRAINING_ONLY)
+
     def units(self, name: str) -> int:
         """Channels of a feature map, or values of a vector output."""
         shape = self.nodes[name].output_shape
@@ -153,7 +161,11 @@ class LayerFacts:
 
     @property
     def default_gradcam_layer(self) -> str | None:
-        """The last leaf layer with a spatial `[h, w, c]` output, as the contract defines it."""
+        """The last convolution, as Selvaraju et al. 2017, keras.io and tf-keras-vis use: the last
+        map with high-level features that keeps its spatial layout (a pool after it only halves the
+        map); the last spatial leaf for a model with no convolution."""
+        if self.last_conv is not None:
+            return self.last_conv
         spatial = [node.name for node in self.leaves if len(node.output_shape) == 3]
         return spatial[-1] if spatial else None
 

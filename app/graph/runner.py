@@ -10,7 +10,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from app.graph.trace import TracedGraph, UnsupportedModel
+from app.graph.trace import Head, TracedGraph, UnsupportedModel
+
+
+def probabilities_of(output, head: Head):
+    """Class probabilities from the model's own output, by its head."""
+    if head is Head.logits:
+        return tf.nn.softmax(output, axis=-1)
+    if head is Head.sigmoid:
+        return tf.concat([1.0 - output, output], axis=-1)
+    return output  # softmax: already; multilabel: independent sigmoids, never a softmax
 
 
 class GraphRunner:
@@ -22,14 +31,13 @@ class GraphRunner:
 
     def _forward_impl(self, images):
         traced = self.traced
-        *features, logits = traced.all_outputs(images, training=False)
+        *features, scores = traced.all_outputs(images, training=False)
         output = features[traced.output_index]
-        probabilities = output if traced.ends_in_softmax else tf.nn.softmax(logits, axis=-1)
-        return {"features": features, "logits": logits, "probabilities": probabilities, "output": output}
+        probabilities = probabilities_of(output, traced.head)
+        return {"features": features, "scores": scores, "probabilities": probabilities, "output": output}
 
     def _probabilities_impl(self, images):
-        output = self.traced.output_model(images, training=False)
-        return output if self.traced.ends_in_softmax else tf.nn.softmax(output, axis=-1)
+        return probabilities_of(self.traced.output_model(images, training=False), self.traced.head)
 
     def run(self, images: np.ndarray) -> dict:
         """All layer outputs for a batch `[N, H, W, C]`, as numpy."""

@@ -3,17 +3,31 @@
 Keras 3 gives no usable `.output` for Sequential models (also once loaded from disk), and the
 layers of a nested model are not connected to the outer model's input. So, once per model, we call
 every leaf layer ourselves on a fresh `keras.Input`, descending into nested models, and keep each
-intermediate tensor; one `keras.Model` over all of them then serves every layer's output, and the
-class logits come from a linear clone of a softmax head (the served model is never mutated).
+intermediate tensor; one `keras.Model` over all of them then serves every layer's output.
+
+The head is decided here, once, and with it the class scores every method differentiates: the
+pre-activation z of the last layer (from a linear clone: the served model is never mutated), since
+a saturated softmax or sigmoid has ~0 gradient. One sigmoid unit is two classes with scores
+(-z, z) (tf-keras-vis `BinaryScore`), several sigmoid units are independent labels.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 import keras
 
 INPUT_NAME = "input"
+
+
+class Head(str, Enum):
+    """How the output becomes class probabilities, and which score explains each class."""
+
+    softmax = "softmax"  # probabilities = the output; scores = the pre-softmax logits
+    sigmoid = "sigmoid"  # one unit p: classes (0, 1) with probabilities (1 - p, p), scores (-z, z)
+    multilabel = "multilabel"  # several sigmoid units: independent labels, scores z
+    logits = "logits"  # no final activation: probabilities = softmax(output), scores = the output
 
 
 class UnsupportedModel(ValueError):
@@ -43,29 +57,29 @@ class TracedGraph:
     input_shape: tuple[int, int, int]
     nodes: dict[str, LayerNode]
     input_tensor: object
-    all_outputs: keras.Model  # every distinct layer output, then the logits
-    logits_model: keras.Model
+    all_outputs: keras.Model  # every distinct layer output, then the class scores
+    scores_model: keras.Model  # [N, classes]: the score each method differentiates per class
     output_model: keras.Model
     output_index: int  # where the model's own output is among `all_outputs`' features
-    ends_in_softmax: bool
+    head: Head
     num_classes: int
+    input_size_from: str = "model"  # or "given": the model takes any size, traced at the one given
 
     def output_tensor(self, name: str):
         return self.all_outputs.outputs[self.nodes[name].output_index]
 
 
-def _is_softmax(layer: keras.layers.Layer) -> bool:
+def _final_activation(layer: keras.layers.Layer) -> str:
     if isinstance(layer, keras.layers.Softmax):
-        return True
-    activation = getattr(layer, "activation", None)
-    return getattr(activation, "__name__", "") == "softmax"
+        return "softmax"
+    return getattr(getattr(layer, "activation", None), "__name__", "linear")
 
 
 def _is_graph_model(model) -> bool:
     return isinstance(model, keras.Sequential) or hasattr(model, "_run_through_graph")
 
 
-def trace(model: keras.Model) -> TracedGraph:
+def trace(model: keras.Model, input_size: tuple[int, int] | None = None) -> TracedGraph:
     if not _is_graph_model(model):
         raise UnsupportedModel(f"{type(model).__name__} is a subclassed model; save it as Sequential or functional")
     if len(getattr(model, "inputs", None) or []) != 1 or len(getattr(model, "outputs", None) or []) != 1:
@@ -73,13 +87,20 @@ def trace(model: keras.Model) -> TracedGraph:
     input_shape = tuple(model.inputs[0].shape[1:])
     if len(input_shape) != 3 or input_shape[-1] is None:
         raise UnsupportedModel(f"input shape {input_shape} is not an image (height, width, channels)")
+    given = "model"
     if input_shape[0] is None or input_shape[1] is None:
-        raise UnsupportedModel(f"input shape {input_shape} needs a fixed height and width")
-    return _Tracer(model, tuple(int(d) for d in input_shape)).result()
+        if input_size is None:
+            raise UnsupportedModel(f"input shape {input_shape} has no fixed height and width, and no size was given")
+        input_shape = (input_shape[0] or input_size[0], input_shape[1] or input_size[1], input_shape[2])
+        given = "given"
+    traced = _Tracer(model, tuple(int(d) for d in input_shape)).result()
+    traced.input_size_from = given
+    return traced
 
 
 class _Tracer:
     def __init__(self, model: keras.Model, input_shape: tuple[int, int, int]) -> None:
+        # a model built for any size is traced at the size it is served at
         self.model = model
         self.input_shape = input_shape
         self.nodes: dict[str, LayerNode] = {}
@@ -94,19 +115,19 @@ class _Tracer:
         (output,) = self._trace(self.model, [self.input_tensor], prefix="", parent=None)
         if len(tuple(output.shape)) != 2:
             raise UnsupportedModel(f"output shape {tuple(output.shape)} is not a vector of class scores")
-        logits, ends_in_softmax = self._logits(output)
+        head, scores = self._head(output)
         name = self.model.name
         return TracedGraph(
             model=self.model,
             input_shape=self.input_shape,
             nodes=self.nodes,
             input_tensor=self.input_tensor,
-            all_outputs=keras.Model(self.input_tensor, [*self.tensors, logits], name=f"{name}_graph"),
-            logits_model=keras.Model(self.input_tensor, logits),
+            all_outputs=keras.Model(self.input_tensor, [*self.tensors, scores], name=f"{name}_graph"),
+            scores_model=keras.Model(self.input_tensor, scores),
             output_model=keras.Model(self.input_tensor, output),
             output_index=self.nodes[self.last_name].output_index,
-            ends_in_softmax=ends_in_softmax,
-            num_classes=int(output.shape[-1]),
+            head=head,
+            num_classes=int(scores.shape[-1]),
         )
 
     def _trace(self, model: keras.Model, inputs: list, prefix: str, parent: str | None) -> list:
@@ -167,17 +188,26 @@ class _Tracer:
             self.last_leaf = node
         self.last_name = name
 
-    def _logits(self, output):
-        """Pre-softmax class scores: differentiating a saturated softmax gives ~0 gradients."""
+    def _head(self, output) -> tuple[Head, object]:
         leaf = self.last_leaf
-        if leaf is None or not _is_softmax(leaf.layer):
-            return output, False
+        activation = _final_activation(leaf.layer) if leaf is not None else "linear"
+        if activation not in ("softmax", "sigmoid"):
+            return Head.logits, output
+        z = self._preactivation(leaf)
+        if activation == "softmax":
+            return Head.softmax, z
+        if int(output.shape[-1]) == 1:
+            return Head.sigmoid, keras.ops.concatenate([-z, z], axis=-1)
+        return Head.multilabel, z
+
+    @staticmethod
+    def _preactivation(leaf: LayerNode):
         layer = leaf.layer
         (layer_input,) = leaf.input_tensors
         if isinstance(layer, (keras.layers.Softmax, keras.layers.Activation)):
-            return layer_input, True
-        config = {**layer.get_config(), "activation": "linear", "name": f"{layer.name}_logits"}
+            return layer_input
+        config = {**layer.get_config(), "activation": "linear", "name": f"{layer.name}_preactivation"}
         linear = type(layer).from_config(config)
-        logits = linear(layer_input)
+        z = linear(layer_input)
         linear.set_weights(layer.get_weights())
-        return logits, True
+        return z

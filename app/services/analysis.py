@@ -5,22 +5,32 @@ from __future__ import annotations
 import numpy as np
 
 from app.encoding import ArrayOptions, prediction_payload
+from app.graph import Head
 from app.registry import ServedModel
 from app.viz import activations as activation_method
 
 
 def response_head(served: ServedModel, model_input: np.ndarray, probabilities: np.ndarray, arrays: ArrayOptions) -> dict:
     """`input` (what the model saw) and `prediction`: the start of every analysis response."""
-    return {"input": arrays.encode(model_input), "prediction": prediction_payload(probabilities, served.card.classes)}
+    multilabel = served.graph.head is Head.multilabel
+    prediction = prediction_payload(probabilities, served.card.classes, multilabel=multilabel)
+    return {"input": arrays.encode(model_input), "prediction": prediction}
 
 
 def predict(served: ServedModel, model_input: np.ndarray, arrays: ArrayOptions) -> dict:
     return response_head(served, model_input, served.graph.probabilities(model_input[None])[0], arrays)
 
 
-def activations(served: ServedModel, model_input: np.ndarray, layers: list[str] | None, arrays: ArrayOptions) -> dict:
+def activations(
+    served: ServedModel,
+    model_input: np.ndarray,
+    layers: list[str] | None,
+    arrays: ArrayOptions,
+    max_side: int | None = None,
+    channels: list[int] | None = None,
+) -> dict:
     """Shared by the HTTP endpoint and the live channel, so both answer the same."""
-    result = activation_method.compute(served.graph, model_input, layers)
+    result = activation_method.compute(served.graph, model_input, layers, max_side, channels)
     return {
         **response_head(served, model_input, result.probabilities, arrays),
         "layers": [
@@ -31,6 +41,8 @@ def activations(served: ServedModel, model_input: np.ndarray, layers: list[str] 
                 "min": float(layer.values.min()),
                 "max": float(layer.values.max()),
                 "activations": arrays.encode(layer.values),
+                "full_shape": list(layer.full_shape) if layer.full_shape else None,
+                "channels": layer.channels,
             }
             for layer in result.layers
         ],

@@ -2,6 +2,10 @@
 
 All layers come from the model graph's one compiled forward pass, so asking for one layer costs
 the same as asking for all (DLwP ch. 5.4.1 builds one multi-output model for the same reason).
+
+For big models an overview asks for `max_side`: every feature map is reduced by area averaging
+(each output cell the mean of the input cells it covers) to at most `max_side` on its longer side,
+keeping its aspect ratio, inside the same compiled call, so full-size maps never leave TensorFlow.
 """
 
 from __future__ import annotations
@@ -9,8 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import tensorflow as tf
 
-from app.graph import ModelGraph
+from app.graph import FunctionKey, ModelGraph
+from app.graph.runner import probabilities_of
 
 
 @dataclass
@@ -18,6 +24,8 @@ class LayerOutput:
     name: str
     class_name: str
     values: np.ndarray  # batch dimension dropped
+    full_shape: tuple[int, ...] | None = None  # before reduction, when reduced
+    channels: list[int] | None = None  # the channels kept, when selected
 
 
 @dataclass
@@ -26,11 +34,58 @@ class Activations:
     layers: list[LayerOutput]
 
 
-def compute(graph: ModelGraph, model_input: np.ndarray, layers: list[str] | None = None) -> Activations:
-    """`model_input` is `[H, W, C]` in the model's input range; `layers` default to all."""
+@dataclass(frozen=True)
+class ReducedForward(FunctionKey):
+    max_side: int
+
+
+def reduced_size(height: int, width: int, max_side: int) -> tuple[int, int]:
+    scale = min(1.0, max_side / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _reduced_forward(graph: ModelGraph, max_side: int):
+    model, head = graph.traced.all_outputs, graph.head
+
+    @tf.function(input_signature=[tf.TensorSpec((None, *graph.input_shape), tf.float32)])
+    def run(images):
+        *features, _ = model(images, training=False)
+        reduced = []
+        for values in features:
+            if len(values.shape) == 4 and max(values.shape[1], values.shape[2]) > max_side:
+                reduced.append(tf.image.resize(values, reduced_size(values.shape[1], values.shape[2], max_side), method="area"))
+            else:
+                reduced.append(values)
+        return reduced, probabilities_of(features[graph.traced.output_index], head)
+
+    return run
+
+
+def compute(
+    graph: ModelGraph,
+    model_input: np.ndarray,
+    layers: list[str] | None = None,
+    max_side: int | None = None,
+    channels: list[int] | None = None,
+) -> Activations:
+    """`model_input` is `[H, W, C]` in the model's input range; `layers` default to all;
+    `channels` keeps only those channels of each feature map (indices past a map's last are skipped)."""
     names = graph.layers.select(layers)
-    result = graph.run(model_input[None])
-    return Activations(
-        probabilities=result["probabilities"][0],
-        layers=[LayerOutput(name, graph.layers.get(name).class_name, graph.feature(result, name)[0]) for name in names],
-    )
+    if max_side is None:
+        result = graph.run(model_input[None])
+        features, probabilities = result["features"], result["probabilities"][0]
+    else:
+        run = graph.functions.get(ReducedForward(max_side), lambda: _reduced_forward(graph, max_side))
+        reduced, probabilities = run(tf.convert_to_tensor(model_input[None], tf.float32))
+        features, probabilities = [t.numpy() for t in reduced], probabilities.numpy()[0]
+    outputs = []
+    for name in names:
+        node = graph.layers.get(name)
+        values = features[node.output_index][0]
+        full = tuple(int(d) for d in node.output_shape)
+        kept = None
+        if channels is not None and values.ndim == 3:
+            kept = [c for c in channels if c < values.shape[-1]]
+            values = values[..., kept]
+        outputs.append(LayerOutput(name, node.class_name, values, full if values.shape[:2] != full[:2] else None, kept))
+    return Activations(probabilities=probabilities, layers=outputs)

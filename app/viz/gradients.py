@@ -1,6 +1,7 @@
 """Compiled gradients of a class score, shared by the gradient-based methods.
 
-Each function is traced once per model (and layer) with a fixed input signature and kept in the
+The score of class k is `graph.traced.scores_model`'s column k: the pre-activation logit, or -z
+for class 0 of a one-unit sigmoid head. Each function is traced once per model (and layer) with a fixed input signature and kept in the
 model's compiled functions under its own key; the class index is a tensor argument, so changing
 it does not retrace.
 """
@@ -34,13 +35,13 @@ def input_gradients(graph: ModelGraph, images: np.ndarray, class_index: int) -> 
     """(d score / d input [N, H, W, C], score [N]) for a batch of inputs."""
 
     def build():
-        logits_model = graph.traced.logits_model
+        scores_model = graph.traced.scores_model
 
         @tf.function(input_signature=_spec(graph))
         def run(batch, index):
             with tf.GradientTape() as tape:
                 tape.watch(batch)  # a float32 input, so the gradient is defined (a uint8 one gives None)
-                scores = logits_model(batch, training=False)[:, index]
+                scores = scores_model(batch, training=False)[:, index]
             return tape.gradient(scores, batch), scores
 
         return run
@@ -50,7 +51,7 @@ def input_gradients(graph: ModelGraph, images: np.ndarray, class_index: int) -> 
 
 
 def layer_gradients(graph: ModelGraph, layer: str, images: np.ndarray, class_index: int):
-    """(A, d score / d A, logits) for layer `layer`'s output A, for a batch of inputs."""
+    """(A, d score / d A, every class score) for layer `layer`'s output A, for a batch of inputs."""
     index = graph.layers.get(layer).output_index
 
     def build():
@@ -60,20 +61,20 @@ def layer_gradients(graph: ModelGraph, layer: str, images: np.ndarray, class_ind
         def run(batch, class_id):
             with tf.GradientTape() as tape:
                 tape.watch(batch)  # records every op, also through frozen (non-trainable) layers
-                *features, logits = model(batch, training=False)
+                *features, scores = model(batch, training=False)
                 feature_map = features[index]
                 tape.watch(feature_map)
-                score = logits[:, class_id]
-            return feature_map, tape.gradient(score, feature_map), logits
+                score = scores[:, class_id]
+            return feature_map, tape.gradient(score, feature_map), scores
 
         return run
 
-    feature_map, gradient, logits = graph.functions.get(LayerGradients(layer), build)(
+    feature_map, gradient, scores = graph.functions.get(LayerGradients(layer), build)(
         tf.convert_to_tensor(images, tf.float32), class_index
     )
     if gradient is None:
         raise InvalidOption(f"The class score does not depend differentiably on layer {layer!r}; choose another layer.")
-    return feature_map.numpy(), gradient.numpy(), logits.numpy()
+    return feature_map.numpy(), gradient.numpy(), scores.numpy()
 
 
 def warm_up_input_gradients(graph: ModelGraph) -> None:
