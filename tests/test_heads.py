@@ -206,3 +206,32 @@ def test_rescaling_and_augmentation_layers_are_shown_inactive(tmp_path):
         got = arr(next(entry for entry in body["layers"] if entry["name"] == layer.name)["activations"])
         np.testing.assert_allclose(got, keras.ops.convert_to_numpy(tensor)[0], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(arr(body["input"]), scaled[0], rtol=1e-6)
+
+
+def test_the_course_vgg16_under_a_small_head_at_224(tmp_path):
+    """DLwP 5.3: VGG16's base as a layer under Flatten, Dense(256), Dense(1, sigmoid), at 224x224.
+    The all-layer overview (max_side=16, uint8) must stay under 4 MB as sent."""
+    keras.utils.set_random_seed(5)
+    base = keras.applications.VGG16(weights=None, include_top=False, input_shape=(224, 224, 3))
+    model = keras.Sequential(
+        [keras.Input((224, 224, 3)), base, keras.layers.Flatten(), keras.layers.Dense(256, activation="relu"),
+         keras.layers.Dense(1, activation="sigmoid")]
+    )
+    model.save(tmp_path / "vgg-head.keras")
+    (tmp_path / "vgg-head.json").write_text(json.dumps({"input_range": [0, 255]}))
+    x = np.random.default_rng(2).uniform(0, 1, (224, 224, 3)).astype("float32")
+    with client_for(tmp_path) as client:
+        detail = client.get("/api/models/vgg-head").json()
+        assert detail["head"] == "sigmoid" and detail["default_gradcam_layer"] == "vgg16/block5_conv3"
+        response = client.post("/api/models/vgg-head/activations?max_side=16&dtype=uint8", json={"pixels": x.tolist()})
+        assert response.status_code == 200 and len(response.content) <= 4 * 1024 * 1024, len(response.content)
+        layers = {layer["name"]: layer for layer in response.json()["layers"]}
+        assert layers["vgg16/block1_conv1"]["shape"] == [16, 16, 64] and layers["vgg16/block1_conv1"]["full_shape"] == [224, 224, 64]
+        p = float(model.predict(x[None] * 255.0, verbose=0)[0, 0])
+        np.testing.assert_allclose(response.json()["prediction"]["probabilities"], [1 - p, p], rtol=1e-5, atol=1e-6)
+        # area averaging: 224 / 16 = 14, so each cell is the mean of a 14x14 block
+        full = keras.Model(base.inputs, base.get_layer("block1_conv1").output)(x[None] * 255.0)[0].numpy()
+        means = full.reshape(16, 14, 16, 14, 64).mean(axis=(1, 3))
+        got = arr(layers["vgg16/block1_conv1"]["activations"])
+        step = layers["vgg16/block1_conv1"]["activations"]["scale"]
+        np.testing.assert_allclose(got, means, atol=step * 0.51 + 1e-5)

@@ -42,7 +42,10 @@ def _layer_config(layer) -> LayerConfig:
     for key in _CONFIG_KEYS:
         value = config.get(key)
         if isinstance(value, (tuple, list)):
-            value = [int(v) for v in value]
+            # ZeroPadding2D's padding is ((top, bottom), (left, right)): not a size, left out
+            value = [int(v) for v in value] if all(isinstance(v, int) for v in value) else None
+        elif key == "padding" and not isinstance(value, str):
+            value = None
         elif key == "activation" and value is not None and not isinstance(value, str):
             value = getattr(value, "__name__", str(value))
         values[key] = value
