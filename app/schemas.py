@@ -193,6 +193,7 @@ class FilterResponse(BaseModel):
     filter: int
     pattern: ArrayOut = Field(description="[H, W, C], the generated input, in the model's input range")
     activation: float = Field(description="mean activation of the channel for this pattern")
+    parameterization: str = Field(description="pixel or fourier: how the image was optimised")
     png: str = Field(description="data:image/png;base64 of the pattern, scaled to its own range")
 
 
@@ -201,6 +202,7 @@ class AtlasResponse(BaseModel):
     count: int
     activations: list[float] = Field(description="mean activation each channel reaches on its own pattern")
     patterns: ArrayOut = Field(description="[N, H, W, C], one pattern per channel")
+    parameterization: str = Field(description="pixel or fourier: how the images were optimised")
     png: str = Field(description="data:image/png;base64 of all patterns in a grid, row by row")
 
 

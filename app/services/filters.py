@@ -36,7 +36,8 @@ class FilterPatterns:
         self.cache = cache
 
     def _key(self, served: ServedModel, layer: str, options: filters.Options, scope: str) -> str:
-        return cache_key(served.file_hash, served.graph.input_range, layer, options.model_dump(), scope)
+        resolved = options.resolved(served.graph)  # "auto" and what it means share one entry
+        return cache_key(served.file_hash, served.graph.input_range, layer, resolved.model_dump(), scope)
 
     def is_cached(self, served: ServedModel, layer: str, index: int | None, options: filters.Options) -> bool:
         """Whether the answer is already at hand (then it costs no long-job slot)."""
@@ -79,6 +80,7 @@ class FilterPatterns:
             "filter": index,
             "pattern": arrays.encode(pattern),
             "activation": activation,
+            "parameterization": options.resolved(served.graph).parameterization,
             "png": png_data_url(picture),
         }
 
@@ -91,5 +93,6 @@ class FilterPatterns:
             "count": int(len(result["activations"])),
             "activations": [float(a) for a in result["activations"]],
             "patterns": arrays.encode(result["patterns"]),
+            "parameterization": options.resolved(served.graph).parameterization,
             "png": png_data_url(filters.atlas_image(result["patterns"], served.card.input_range)),
         }

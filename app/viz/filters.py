@@ -3,8 +3,11 @@ maximisation; Erhan et al. 2009, "Visualizing Higher-Layer Features of a Deep Ne
 Olah et al. 2017 ("Feature Visualization", Distill) recommend:
 
 - every channel of a layer is optimised at once, one image per channel, as one batch;
-- the image is `low + (high - low) * sigmoid(v)`, so it stays in the model's own input range;
-- transformation robustness: the image is jittered by a random shift at every step;
+- the image is `low + (high - low) * sigmoid(...)`, so it stays in the model's own input range;
+  `...` is one value per pixel (`pixel`, the default for grayscale models), or a 1/f-scaled Fourier
+  spectrum with decorrelated colour (`fourier`, the default for RGB models; `image_params.py`);
+- transformation robustness: a random shift every step (`pixel`), or a random affine warp with
+  scale and rotation (`fourier`);
 - regularisation: a total-variation penalty keeps high-frequency noise out;
 - Adam on `v`, starting near mid-grey with a little noise (keras.io's start);
 - dead units: a channel that is zero after its ReLU on the start image has no gradient, so for
@@ -18,6 +21,7 @@ channel), so a channel's pattern does not depend on which other channels share i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import keras
 import numpy as np
@@ -26,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.graph import FunctionKey, ModelGraph
 from app.viz.base import Progress
+from app.viz.image_params import FourierImage, PixelImage, random_warps, warp
 
 BATCH = 64  # channels optimised together
 ELEMENT_WISE = ("MaxPooling", "AveragePooling", "Dropout", "BatchNormalization", "Activation", "ReLU", "ZeroPadding", "Cropping")
@@ -45,11 +50,25 @@ class Options(BaseModel):
     step_size: float = Field(0.05, ge=1e-4, le=1.0, description="Adam learning rate on the image's sigmoid logits (1e-4 to 1)")
     jitter: int = Field(2, ge=0, le=8, description="random shift in pixels at every step (0 to 8)")
     total_variation: float = Field(0.05, ge=0, le=10, description="weight of the total-variation penalty (0 to 10)")
+    parameterization: Literal["auto", "pixel", "fourier"] = Field(
+        "auto", description="pixel, or fourier (1/f spectrum, decorrelated colour); auto: fourier for RGB models, pixel otherwise"
+    )
+
+    def resolved(self, graph: ModelGraph) -> "Options":
+        if self.parameterization != "auto":
+            return self
+        return self.model_copy(update={"parameterization": "fourier" if graph.input_shape[-1] == 3 else "pixel"})
 
 
 @dataclass(frozen=True)
 class PatternStep(FunctionKey):
     layer: str
+    parameterization: str
+
+
+def image_parameters(graph: ModelGraph, parameterization: str):
+    height, width, channels = graph.input_shape
+    return (FourierImage if parameterization == "fourier" else PixelImage)(height, width, channels)
 
 
 def channel_count(graph: ModelGraph, layer: str) -> int:
@@ -75,29 +94,37 @@ def _warm_up_tensor(graph: ModelGraph, layer: str):
     return None
 
 
-def _step_function(graph: ModelGraph, layer: str):
+def _step_function(graph: ModelGraph, layer: str, parameterization: str):
     node = graph.layers.get(layer)
     target = graph.traced.output_tensor(layer)
     warm = _warm_up_tensor(graph, layer)
     outputs = [target, warm if warm is not None else target]
     model = keras.Model(graph.traced.input_tensor, outputs)
     spatial = len(node.output_shape) == 3
+    height, width, _ = graph.input_shape
+    parameters = image_parameters(graph, parameterization)
+    fourier = parameterization == "fourier"
 
     @tf.function(
         input_signature=[
-            tf.TensorSpec((None, *graph.input_shape), tf.float32),  # v, the sigmoid logits
+            tf.TensorSpec((None, *parameters.shape), tf.float32),  # the image's parameters
             tf.TensorSpec((None,), tf.int32),  # the channel each image maximises
             tf.TensorSpec((), tf.float32),  # 1 while warming up, 0 after
-            tf.TensorSpec((2,), tf.int32),  # this step's jitter shift
+            tf.TensorSpec((2,), tf.int32),  # pixel: this step's jitter shift
+            tf.TensorSpec((8,), tf.float32),  # fourier: this step's affine warp
             tf.TensorSpec((), tf.float32),  # total-variation weight
             tf.TensorSpec((2,), tf.float32),  # input range
         ]
     )
-    def step(v, channels, warming, shift, tv_weight, value_range):
+    def step(params, channels, warming, shift, transform, tv_weight, value_range):
         with tf.GradientTape() as tape:
-            tape.watch(v)
-            image = value_range[0] + (value_range[1] - value_range[0]) * tf.sigmoid(v)
-            moved = tf.roll(image, shift=shift, axis=[1, 2])
+            tape.watch(params)
+            unit = parameters.unit_image(params)
+            image = value_range[0] + (value_range[1] - value_range[0]) * unit
+            if fourier:
+                moved = value_range[0] + (value_range[1] - value_range[0]) * warp(unit, transform, height, width)
+            else:
+                moved = tf.roll(image, shift=shift, axis=[1, 2])
             activation, preactivation = model(moved, training=False)
 
             def channel_mean(values):
@@ -110,7 +137,7 @@ def _step_function(graph: ModelGraph, layer: str):
                 tf.abs(image[:, :, 1:] - image[:, :, :-1]), axis=[1, 2, 3]
             )
             loss = -tf.reduce_sum(objective - tv_weight * smoothness * (value_range[1] - value_range[0]))
-        return tape.gradient(loss, v), mean
+        return tape.gradient(loss, params), mean
 
     return step
 
@@ -126,17 +153,21 @@ def patterns(
     graph: ModelGraph, layer: str, channels: list[int], options: Options, progress: Progress | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(images [N, H, W, C] in the model's input range, mean activation of each channel [N])."""
-    step = graph.functions.get(PatternStep(layer), lambda: _step_function(graph, layer))
+    options = options.resolved(graph)
+    kind = options.parameterization
+    step = graph.functions.get(PatternStep(layer, kind), lambda: _step_function(graph, layer, kind))
+    parameters = image_parameters(graph, kind)
+    height, width, _ = graph.input_shape
     low, high = graph.input_range
+    # the moves are shared by all channels: a channel's pattern does not depend on its batch
     jitter = np.random.default_rng(options.seed).integers(-options.jitter, options.jitter + 1, (options.steps, 2))
+    warps = random_warps(options.steps, height, width, np.random.default_rng([options.seed, 1]))
     warm_steps = options.steps // 3
     images, activations = [], []
     total = len(channels) * options.steps
     for start in range(0, len(channels), BATCH):
         chunk = np.asarray(channels[start : start + BATCH], np.int32)
-        v = np.stack(
-            [np.random.default_rng([options.seed, int(c)]).normal(0.0, 0.1, graph.input_shape) for c in chunk]
-        ).astype(np.float32)
+        v = np.stack([parameters.start(np.random.default_rng([options.seed, int(c)])) for c in chunk])
         m, s = np.zeros_like(v), np.zeros_like(v)
         beta1, beta2, epsilon = 0.9, 0.999, 1e-8
         for t in range(options.steps):
@@ -145,6 +176,7 @@ def patterns(
                 chunk,
                 np.float32(1.0 if t < warm_steps else 0.0),
                 jitter[t].astype(np.int32),
+                warps[t],
                 np.float32(options.total_variation),
                 np.array([low, high], np.float32),
             )
@@ -154,7 +186,11 @@ def patterns(
             v -= options.step_size * (m / (1 - beta1 ** (t + 1))) / (np.sqrt(s / (1 - beta2 ** (t + 1))) + epsilon)
             if progress and (t % 8 == 7 or t == options.steps - 1):
                 progress(start * options.steps + len(chunk) * (t + 1), total)
-        image = (low + (high - low) / (1.0 + np.exp(-v))).astype(np.float32)
+        if kind == "pixel":
+            unit = 1.0 / (1.0 + np.exp(-v))
+        else:
+            unit = parameters.unit_image(tf.convert_to_tensor(v)).numpy()
+        image = (low + (high - low) * unit).astype(np.float32)
         images.append(image)
         activations.append(_mean_activation(graph, layer, image, chunk))
     return np.concatenate(images), np.concatenate(activations).astype(np.float32)
