@@ -83,7 +83,7 @@ def bench_activations(url: str, model_id: str, repeats: int, report: Report) -> 
 
         report.add("activations live channel (WebSocket)", timed(live_call, repeats))
 
-    all_layers = load_graph(model_id).all_outputs  # a plain Keras functional model of every layer
+    all_layers = load_graph(model_id).traced.all_outputs  # a plain Keras functional model of every layer
     batch = digits[:1, ..., None]
     report.add("baseline: all-layer Model.predict (in-process)", timed(lambda: all_layers.predict(batch, verbose=0), repeats))
     report.add("baseline: all-layer eager call (in-process)", timed(lambda: all_layers(batch, training=False), repeats))
@@ -295,6 +295,7 @@ CASES = {
     "filters": bench_filters,
     "dataset": bench_dataset,
     "page": bench_page,
+    "models": None,  # bench.models.bench_models, imported when asked for
 }
 
 
@@ -310,7 +311,12 @@ def main(argv: list[str] | None = None) -> None:
     with running_server() as url:
         for name in args.only or CASES:
             print(f"\n[{name}]", flush=True)
-            CASES[name](url, args.model, args.requests, report)
+            if name == "models":
+                from bench.models import bench_models
+
+                bench_models(url, args.model, args.requests, report)
+            else:
+                CASES[name](url, args.model, args.requests, report)
 
 
 if __name__ == "__main__":

@@ -151,6 +151,15 @@ class LayerFacts:
         shape = self.nodes[name].output_shape
         return int(shape[-1]) if len(shape) == 3 else int(np.prod(shape))
 
+    @property
+    def activation_bytes(self) -> int:
+        """float32 bytes of every layer's output for one image: what a backward pass keeps alive."""
+        return 4 * sum(int(np.prod(node.output_shape)) for node in self.leaves)
+
+    @property
+    def largest_output_bytes(self) -> int:
+        return 4 * max((int(np.prod(node.output_shape)) for node in self.leaves), default=1)
+
     def receptive_field(self, name: str) -> ReceptiveField | None:
         return self._fields.get(name)
 

@@ -31,9 +31,11 @@ def activations(
 ) -> dict:
     """Shared by the HTTP endpoint and the live channel, so both answer the same."""
     result = activation_method.compute(served.graph, model_input, layers, max_side, channels)
-    return {
-        **response_head(served, model_input, result.probabilities, arrays),
-        "layers": [
+    head = response_head(served, model_input, result.probabilities, arrays)
+    encoded = []
+    while result.layers:  # each layer's array is dropped once encoded: one copy of a big set at a time
+        layer = result.layers.pop(0)
+        encoded.append(
             {
                 "name": layer.name,
                 "class_name": layer.class_name,
@@ -44,6 +46,5 @@ def activations(
                 "full_shape": list(layer.full_shape) if layer.full_shape else None,
                 "channels": layer.channels,
             }
-            for layer in result.layers
-        ],
-    }
+        )
+    return {**head, "layers": encoded}

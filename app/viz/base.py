@@ -63,6 +63,17 @@ class Method:
     warm_up: Callable[[ModelGraph], None] | None = None
 
 
+ACTIVATION_BUDGET = 512 * 1024 * 1024  # activations one batched pass may hold
+
+
+def batch_size(graph: ModelGraph, cap: int, backward: bool) -> int:
+    """Images per pass: at most `cap`, and few enough that their activations fit the budget (a
+    forward pass holds about two layers' outputs at a time; a backward pass keeps every layer's)."""
+    layers = graph.layers
+    per_image = 2 * (layers.activation_bytes if backward else layers.largest_output_bytes)
+    return int(max(1, min(cap, ACTIVATION_BUDGET // max(1, per_image))))
+
+
 def normalise(values: np.ndarray) -> np.ndarray:
     """Scale to [0, 1] by the maximum; an all-zero map stays zero (no NaN)."""
     values = np.maximum(np.asarray(values, dtype=np.float32), 0.0)

@@ -29,10 +29,10 @@ import tensorflow as tf
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.graph import FunctionKey, ModelGraph
-from app.viz.base import Progress
+from app.viz.base import Progress, batch_size
 from app.viz.image_params import FourierImage, PixelImage, random_warps, warp
 
-BATCH = 64  # channels optimised together
+BATCH = 64  # channels optimised together (fewer for big models: `batch_size`)
 ELEMENT_WISE = ("MaxPooling", "AveragePooling", "Dropout", "BatchNormalization", "Activation", "ReLU", "ZeroPadding", "Cropping")
 
 
@@ -165,8 +165,9 @@ def patterns(
     warm_steps = options.steps // 3
     images, activations = [], []
     total = len(channels) * options.steps
-    for start in range(0, len(channels), BATCH):
-        chunk = np.asarray(channels[start : start + BATCH], np.int32)
+    size = batch_size(graph, BATCH, backward=True)
+    for start in range(0, len(channels), size):
+        chunk = np.asarray(channels[start : start + size], np.int32)
         v = np.stack([parameters.start(np.random.default_rng([options.seed, int(c)])) for c in chunk])
         m, s = np.zeros_like(v), np.zeros_like(v)
         beta1, beta2, epsilon = 0.9, 0.999, 1e-8

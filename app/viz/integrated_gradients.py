@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from app.graph import ModelGraph
-from app.viz.base import Attribution, Method, MethodOptions, Progress, normalise
+from app.viz.base import Attribution, Method, MethodOptions, Progress, batch_size, normalise
 from app.viz.gradients import input_gradients
 
 BATCH = 32
@@ -37,8 +37,9 @@ def attribute(
     alphas = np.linspace(0.0, 1.0, options.steps + 1, dtype=np.float32)
     gradients = np.empty((len(alphas), *model_input.shape), np.float64)
     scores = np.empty(len(alphas), np.float64)
-    for start in range(0, len(alphas), BATCH):
-        chunk = alphas[start : start + BATCH]
+    size = batch_size(graph, BATCH, backward=True)
+    for start in range(0, len(alphas), size):
+        chunk = alphas[start : start + size]
         path = baseline[None] + chunk[:, None, None, None] * (model_input - baseline)[None]
         gradients[start : start + len(chunk)], scores[start : start + len(chunk)] = input_gradients(graph, path, class_index)
         if progress:

@@ -5,8 +5,8 @@ positions y in range(0, H - P + 1, S) (likewise x); at each, input[y:y+P, x:x+P,
 grid[i, j] = p_K(original) - p_K(occluded); heatmap[y, x] = mean of grid over the patches that
 cover (y, x), 0 where none does.
 
-All positions run as batched forward passes, in batches bounded by a byte budget so that memory
-stays flat for big inputs and small strides.
+All positions run as batched forward passes, in batches bounded by the model's activation memory
+(`batch_size`), so that memory stays flat for big models, big inputs and small strides.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from pydantic import Field
 
 from app.errors import InvalidOption
 from app.graph import ModelGraph
-from app.viz.base import Attribution, Method, MethodOptions, Progress
+from app.viz.base import Attribution, Method, MethodOptions, Progress, batch_size
 
-BATCH_BYTES = 64 * 1024 * 1024  # occluded copies in flight at once
-BATCH = 256  # at most this many copies per forward pass
+BATCH = 256  # at most this many copies per forward pass (fewer for big models: `batch_size`)
 MAX_POSITIONS = 10_000
 
 
@@ -67,10 +66,10 @@ def attribute(
     rows, cols = positions(height, width, options.patch, options.stride)
     spots = [(y, x) for y in rows for x in cols]
     baseline = float(graph.probabilities(model_input[None])[0, class_index])
-    batch_size = int(max(1, min(BATCH, BATCH_BYTES // max(1, model_input.nbytes))))
+    size = batch_size(graph, BATCH, backward=False)
     scores = np.empty(len(spots), np.float32)
-    for start in range(0, len(spots), batch_size):
-        chunk = spots[start : start + batch_size]
+    for start in range(0, len(spots), size):
+        chunk = spots[start : start + size]
         batch = np.repeat(model_input[None], len(chunk), axis=0)
         for i, (y, x) in enumerate(chunk):
             batch[i, y : y + options.patch, x : x + options.patch, :] = options.fill

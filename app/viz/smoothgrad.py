@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from app.graph import ModelGraph
-from app.viz.base import Attribution, Method, MethodOptions, Progress, normalise
+from app.viz.base import Attribution, Method, MethodOptions, Progress, batch_size, normalise
 from app.viz.gradient_saliency import ABSOLUTE_DESCRIPTION, saliency_map
 from app.viz.gradients import input_gradients
 
@@ -32,9 +32,10 @@ def attribute(
     sigma = options.noise_level * (high - low)
     rng = np.random.default_rng(options.seed)
     total = np.zeros(model_input.shape[:2], np.float64)
-    for start in range(0, options.samples, BATCH):
+    size = batch_size(graph, BATCH, backward=True)
+    for start in range(0, options.samples, size):
         # one generator drawn in order: the noise does not depend on the batch size
-        count = min(BATCH, options.samples - start)
+        count = min(size, options.samples - start)
         noisy = model_input[None] + rng.normal(0.0, sigma, (count, *model_input.shape)).astype(np.float32)
         gradients, _ = input_gradients(graph, noisy, class_index)
         total += saliency_map(gradients, options.absolute).sum(axis=0)

@@ -71,3 +71,17 @@ def test_the_table_entry_is_complete(name):
     assert method.name == name and method.title and method.endpoint in ("gradcam", "occlusion", "saliency")
     assert " 20" in method.reference or " 19" in method.reference, "cite the paper, with its year"
     method.options()  # every option has a default
+
+
+def test_batches_shrink_to_the_activation_budget(branched, monkeypatch):
+    """Big models get small batches: a backward pass keeps every layer's output per image."""
+    from app.viz import base
+
+    layers = branched.layers
+    expected = 4 * sum(int(np.prod(node.output_shape)) for node in layers.leaves)
+    assert layers.activation_bytes == expected
+    monkeypatch.setattr(base, "ACTIVATION_BUDGET", 3 * 2 * expected + 1)
+    assert base.batch_size(branched, 32, backward=True) == 3
+    assert base.batch_size(branched, 2, backward=True) == 2
+    monkeypatch.setattr(base, "ACTIVATION_BUDGET", 1)
+    assert base.batch_size(branched, 32, backward=False) == 1
