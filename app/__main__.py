@@ -13,7 +13,10 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--models-dir", help="folder of .keras/.h5 models (default: ./models)")
-    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument(
+        "--workers", type=int, default=int(os.environ.get("CONVNET_VIS_WORKERS", "1")),
+        help="uvicorn worker processes (default: CONVNET_VIS_WORKERS or 1)",
+    )
     serve.add_argument("--log-level", default="info")
     precompute = commands.add_parser("filters", help="precompute filter atlases into the cache")
     precompute.add_argument("model", help="model id")

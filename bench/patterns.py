@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     from app.viz import filters
 
     keras.utils.set_random_seed(0)
-    model = keras.applications.VGG16(weights=None, include_top=False, input_shape=(args.side, args.side, 3))
+    model = keras.applications.VGG16(weights=None, include_top=False, pooling="avg", input_shape=(args.side, args.side, 3))
     graph = ModelGraph(model, input_range=(0.0, 255.0))
     rows = []
     channels = list(range(args.channels))
