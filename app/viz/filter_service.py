@@ -64,9 +64,14 @@ def _key(served: ServedModel, layer: str, options: filters.Options, scope: str) 
     return cache_key(served.file_hash, layer, asdict(options), scope)
 
 
+def _expect(served: ServedModel, count: int) -> dict:
+    """What a cached entry of `count` patterns must hold (anything else is recomputed)."""
+    return {"patterns": (count, *served.graph.input_shape), "activations": (count,)}
+
+
 def atlas(served: ServedModel, layer: str, options: filters.Options, cache: ArrayCache, progress: Progress | None = None) -> dict:
     key = _key(served, layer, options, "atlas")
-    cached = cache.get(key)
+    cached = cache.get(key, _expect(served, filters.channel_count(served.graph, layer)))
     if cached is None:
         channels = list(range(filters.channel_count(served.graph, layer)))
         images, activations = filters.patterns(served.graph, layer, channels, options, progress)
@@ -77,20 +82,20 @@ def atlas(served: ServedModel, layer: str, options: filters.Options, cache: Arra
 
 def is_cached(served: ServedModel, layer: str, index: int | None, options: filters.Options, cache: ArrayCache) -> bool:
     """Whether the answer is already at hand (then it costs no long-job slot)."""
-    if cache.get(_key(served, layer, options, "atlas")) is not None:
+    if cache.get(_key(served, layer, options, "atlas"), _expect(served, filters.channel_count(served.graph, layer))) is not None:
         return True
-    return index is not None and cache.get(_key(served, layer, options, f"filter-{index}")) is not None
+    return index is not None and cache.get(_key(served, layer, options, f"filter-{index}"), _expect(served, 1)) is not None
 
 
 def single(served: ServedModel, layer: str, index: int, options: filters.Options, cache: ArrayCache) -> tuple[np.ndarray, float]:
     count = filters.channel_count(served.graph, layer)
     if not 0 <= index < count:
         raise NotFound(f"Filter {index} does not exist: layer {layer!r} has filters 0 to {count - 1}.")
-    whole = cache.get(_key(served, layer, options, "atlas"))
+    whole = cache.get(_key(served, layer, options, "atlas"), _expect(served, count))
     if whole is not None:
         return whole["patterns"][index], float(whole["activations"][index])
     key = _key(served, layer, options, f"filter-{index}")
-    cached = cache.get(key)
+    cached = cache.get(key, _expect(served, 1))
     if cached is None:
         images, activations = filters.patterns(served.graph, layer, [index], options)
         cached = {"patterns": images, "activations": activations}
