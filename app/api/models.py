@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends
 
 from app.api.deps import ERROR_RESPONSES, ArrayOptions, get_array_options, get_model, get_registry
 from app.encoding import encode_array
-from app.errors import InvalidOption, NotFound
+from app.errors import InvalidOption, NotFound, NotReady
 from app.registry import ModelRegistry, ServedModel
-from app.schemas import Health, LayerConfig, LayerInfo, LayerWeights, ModelDetail, ModelList, ModelSummary
+from app.schemas import ErrorResponse, Health, LayerConfig, LayerInfo, LayerWeights, ModelDetail, ModelList, ModelSummary, SkippedModel
 
 router = APIRouter(prefix="/api", tags=["models"])
 
@@ -57,12 +57,24 @@ def find_node(served: ServedModel, layer_name: str):
 
 @router.get("/health", response_model=Health)
 async def health(registry: ModelRegistry = Depends(get_registry)) -> Health:
+    """Liveness: the process answers (even with no model)."""
     return Health(status="ok", models=len(registry))
+
+
+@router.get("/ready", response_model=Health, responses={503: {"model": ErrorResponse, "description": "no model is served"}})
+async def ready(registry: ModelRegistry = Depends(get_registry)) -> Health:
+    """Readiness: 200 when at least one model is served, else 503 saying why."""
+    if not len(registry):
+        raise NotReady(f"No model is served: {registry.why_empty()}.")
+    return Health(status="ready", models=len(registry))
 
 
 @router.get("/models", response_model=ModelList)
 async def list_models(registry: ModelRegistry = Depends(get_registry)) -> ModelList:
-    return ModelList(models=[summarize(served) for served in registry])
+    return ModelList(
+        models=[summarize(served) for served in registry],
+        skipped=[SkippedModel(file=name, reason=reason) for name, reason in registry.skipped.items()],
+    )
 
 
 @router.get("/models/{model_id}", response_model=ModelDetail, responses=ERROR_RESPONSES)
