@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     import uvicorn
 
+    from app.ws_protocol import IMPORT_PATH
+
     uvicorn.run(
         "app.main:app",
         host=args.host,
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level=args.log_level,
         # Activation frames are base64 floats that barely compress: deflate costs more than it saves.
         ws_per_message_deflate=False,
+        ws=IMPORT_PATH,
     )
 
 

@@ -13,10 +13,12 @@ from fastapi.templating import Jinja2Templates
 from app.api import analysis, dataset, explain, filters, live, models
 from app.cache import ArrayCache
 from app.config import PROJECT_ROOT, Settings
+from app.docs import add_docs
 from app.errors import register_error_handlers
 from app.jobs import JobLimiter
 from app.reference import ReferenceStore
 from app.registry import ModelRegistry
+from app.security import SecurityMiddleware, page_policy
 
 log = logging.getLogger("convnet_vis")
 
@@ -47,12 +49,15 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         description="See inside convolutional networks: activations, explanations and filter patterns. "
         "Reference: docs/api.md.",
         lifespan=lifespan,
+        docs_url=None,  # app.docs serves it without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.filter_cache = ArrayCache(settings.cache_dir / "filters")
     app.state.long_jobs = JobLimiter(settings.max_long_jobs)
     app.state.references = ReferenceStore()
     app.state.dataset_cache = ArrayCache(settings.cache_dir / "dataset")
+    app.add_middleware(SecurityMiddleware, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins)
     register_error_handlers(app)
     app.include_router(models.router)
     app.include_router(analysis.router)
@@ -64,9 +69,12 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     templates = Jinja2Templates(directory=PROJECT_ROOT / "templates")
 
+    add_docs(app)
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request):
-        return templates.TemplateResponse(request, "index.html", {})
+        policy = page_policy(request.headers.get("host"))
+        return templates.TemplateResponse(request, "index.html", {}, headers={"content-security-policy": policy})
 
     return app
 
