@@ -15,6 +15,7 @@ from app.cache import ArrayCache
 from app.config import PROJECT_ROOT, Settings
 from app.docs import add_docs
 from app.errors import register_error_handlers
+from app.executors import Executors
 from app.jobs import JobLimiter
 from app.reference import ReferenceStore
 from app.registry import ModelRegistry
@@ -41,7 +42,11 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     async def lifespan(app: FastAPI):
         app.state.registry = registry if registry is not None else ModelRegistry.from_settings(settings)
         log.info("serving %d model(s) from %s", len(app.state.registry), settings.models_dir)
-        yield
+        executors = app.state.executors = Executors(settings.max_decodes)
+        try:
+            yield
+        finally:
+            executors.shutdown()
 
     app = FastAPI(
         title="convnet-vis",

@@ -9,9 +9,10 @@ from fastapi import Depends, Query, Request
 
 from app.config import Settings
 from app.encoding import Encoding, TransferDtype
-from app.inputs import ImageInput, read_image_input
+from app.executors import LIGHT_BODY_BYTES
+from app.inputs import ImageInput, decode_image, parse_body, read_body
 from app.jobs import JobLimiter
-from app.preprocess import PreprocessMode, prepare
+from app.preprocess import PreprocessMode, prepare, resolve_mode, shrink_factor
 from app.registry import ModelRegistry, ServedModel
 from app.schemas import ErrorResponse
 
@@ -62,20 +63,31 @@ async def get_model_input(
         description="auto (default): digit for files sent to a digits model, resize for other files, none for pixels",
     ),
 ) -> np.ndarray:
-    """The exact `[H, W, C]` array the model will see, from any of the three body forms."""
-    return model_input_for(served, await read_image_input(request, settings), preprocess)
+    """The exact `[H, W, C]` array the model will see, from any of the three body forms.
 
-
-def model_input_for(served: ServedModel, received: ImageInput, mode: PreprocessMode) -> np.ndarray:
-    """A decoded body -> the model's input, by the `preprocess` mode (shared with the live channel)."""
-    return prepare(
-        received.image,
-        mode,
-        served.graph.input_shape,
-        served.card.input_range,
-        from_file=received.from_file,
-        digits_model=served.card.kind == "digits",
+    Only reading the body happens on the event loop; parsing, decoding and preprocessing run
+    on the app's bounded decode pool."""
+    body = await read_body(request, settings)
+    heavy = not body.is_json or len(body.data) > LIGHT_BODY_BYTES
+    return await request.app.state.executors.run(
+        heavy, lambda decode_pool: model_input_for(served, parse_body(body, settings), preprocess, settings, decode_pool)
     )
+
+
+def model_input_for(
+    served: ServedModel, received: ImageInput, mode: PreprocessMode, settings: Settings, decode_pool: bool = True
+) -> np.ndarray:
+    """A received body -> the model's input, by the `preprocess` mode (shared with the live channel).
+
+    A file is decoded only to the size this mode needs (`shrink_factor`). CPU work: run it through
+    `Executors.run`, which says whether this is the decode pool (big images are decoded only there)."""
+    shape = served.graph.input_shape
+    mode = resolve_mode(mode, from_file=received.from_file, digits_model=served.card.kind == "digits")
+    if received.file is None:
+        image = received.pixels
+    else:
+        image = decode_image(received.file, settings, lambda w, h: shrink_factor(mode, w, h, shape), decode_pool)
+    return prepare(image, mode, shape, served.card.input_range, from_file=received.from_file, digits_model=served.card.kind == "digits")
 
 
 IMAGE_BODY = {
