@@ -12,6 +12,7 @@ from app.api.models import find_node
 from app.cache import ArrayCache, cache_key
 from app.encoding import encode_array, png_data_url, prediction_payload
 from app.errors import InvalidOption, NotFound
+from app.executors import Executors
 from app.reference import ReferenceStore
 from app.registry import ServedModel
 from app.schemas import EmbeddingResponse, NeighboursResponse, PlacementResponse, TopExamplesResponse
@@ -29,6 +30,10 @@ async def get_references(request: Request) -> ReferenceStore:
 
 async def get_dataset_cache(request: Request) -> ArrayCache:
     return request.app.state.dataset_cache
+
+
+async def get_executors(request: Request) -> Executors:
+    return request.app.state.executors
 
 
 def last_hidden_layer(served: ServedModel) -> str:
@@ -80,10 +85,21 @@ def thumbnail(served: ServedModel, references: ReferenceStore, index: int) -> di
     }
 
 
+def unit_count(served: ServedModel, layer: str) -> int:
+    """Channels of a feature map, or values of a vector."""
+    shape = find_node(served, layer).output_shape
+    return int(shape[-1]) if len(shape) == 3 else int(np.prod(shape))
+
+
+def _top_key(served: ServedModel, layer: str) -> str:
+    return cache_key(served.file_hash, served.card.extra.get("reference"), layer, "top-units")
+
+
 def top_units(served: ServedModel, references: ReferenceStore, cache: ArrayCache, layer: str) -> dict:
     """Every unit's top-64 reference images for a layer, cached on disk by the CLI or first use."""
-    key = cache_key(served.file_hash, served.card.extra.get("reference"), layer, "top-units")
-    cached = cache.get(key)
+    key = _top_key(served, layer)
+    units = unit_count(served, layer)
+    cached = cache.get(key, {"indices": (units, None), "values": (units, None)})
     if cached is None:
         values = references.features(served, layer, "units")
         order = np.argsort(-values, axis=0, kind="stable")[:MAX_K].T  # [units, 64]
@@ -92,16 +108,35 @@ def top_units(served: ServedModel, references: ReferenceStore, cache: ArrayCache
     return cached
 
 
-def embedding(served: ServedModel, references: ReferenceStore, cache: ArrayCache) -> dict:
-    """The map, computed once per model and process (about 15 s for 3,000 images), then cached."""
+def _map_key(served: ServedModel) -> tuple[str, str]:
     layer = last_hidden_layer(served)
-    key = cache_key(served.file_hash, served.card.extra.get("reference"), layer, "tsne")
-    with references.single_flight(key):
-        cached = cache.get(key)
-        if cached is None:
-            cached = {"points": dataset.embed(references.features(served, layer, "flat"))}
-            cache.put(key, cached)
+    return layer, cache_key(served.file_hash, served.card.extra.get("reference"), layer, "tsne")
+
+
+def embedding(served: ServedModel, references: ReferenceStore, cache: ArrayCache) -> dict:
+    """The map, computed once per model (about 15 s for 3,000 images), then cached."""
+    layer, key = _map_key(served)
+    cached = cache.get(key, {"points": (len(references.get(served).labels), 2)})
+    if cached is None:
+        cached = {"points": dataset.embed(references.features(served, layer, "flat"))}
+        cache.put(key, cached)
     return {"layer": layer, "points": cached["points"]}
+
+
+# Computed once for everyone: concurrent first requests await one computation on the executors'
+# own threads (single flight), holding no thread of the drawing path; later ones hit memory.
+async def shared_top_units(executors: Executors, served, references, cache, layer: str) -> dict:
+    return cache.recall(_top_key(served, layer)) or await executors.once(
+        _top_key(served, layer), top_units, served, references, cache, layer
+    )
+
+
+async def shared_embedding(executors: Executors, served, references, cache) -> dict:
+    layer, key = _map_key(served)
+    cached = cache.recall(key)
+    if cached is not None:
+        return {"layer": layer, "points": cached["points"]}
+    return await executors.once(key, embedding, served, references, cache)
 
 
 @router.get("/layers/{layer_name:path}/units/{unit}/top", response_model=TopExamplesResponse, responses=ERROR_RESPONSES)
@@ -112,14 +147,14 @@ async def top_activating(
     k: int = Query(9, ge=1, le=MAX_K, description=f"how many examples (1 to {MAX_K})"),
     references: ReferenceStore = Depends(get_references),
     cache: ArrayCache = Depends(get_dataset_cache),
+    executors: Executors = Depends(get_executors),
 ) -> dict:
-    node = find_node(served, layer_name)
-    units = int(node.output_shape[-1]) if len(node.output_shape) == 3 else int(np.prod(node.output_shape))
+    units = unit_count(served, layer_name)
     if not 0 <= unit < units:
         raise NotFound(f"Unit {unit} does not exist: layer {layer_name!r} has units 0 to {units - 1}.")
+    top = await shared_top_units(executors, served, references, cache, layer_name)
 
     def job():
-        top = top_units(served, references, cache, layer_name)
         return {
             "layer": layer_name,
             "unit": unit,
@@ -160,11 +195,12 @@ async def reference_map(
     arrays: ArrayOptions = Depends(get_array_options),
     references: ReferenceStore = Depends(get_references),
     cache: ArrayCache = Depends(get_dataset_cache),
+    executors: Executors = Depends(get_executors),
 ):
     """Computed once (single flight: concurrent requests wait for it, never compute it twice)."""
+    mapped = await shared_embedding(executors, served, references, cache)
 
     def job():
-        mapped = embedding(served, references, cache)
         return {
             "layer": mapped["layer"],
             "method": "tsne",
@@ -182,9 +218,11 @@ async def place_on_map(
     arrays: ArrayOptions = Depends(get_array_options),
     references: ReferenceStore = Depends(get_references),
     cache: ArrayCache = Depends(get_dataset_cache),
+    executors: Executors = Depends(get_executors),
 ) -> dict:
+    mapped = await shared_embedding(executors, served, references, cache)
+
     def job():
-        mapped = embedding(served, references, cache)
         fields, query = analyse(served, model_input, mapped["layer"], arrays)
         point, indices = dataset.place(references.features(served, mapped["layer"], "flat"), mapped["points"], query)
         return {
