@@ -16,10 +16,11 @@ from app.config import PROJECT_ROOT, Settings
 from app.docs import add_docs
 from app.errors import register_error_handlers
 from app.executors import Executors
-from app.jobs import JobLimiter
+from app.jobs import SHUTTING_DOWN, JobLimiter
 from app.reference import ReferenceStore
 from app.registry import ModelRegistry
 from app.security import SecurityMiddleware, page_policy
+from app.shutdown import GracefulShutdown
 
 log = logging.getLogger("convnet_vis")
 
@@ -42,11 +43,19 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     async def lifespan(app: FastAPI):
         app.state.registry = registry if registry is not None else ModelRegistry.from_settings(settings)
         log.info("serving %d model(s) from %s", len(app.state.registry), settings.models_dir)
+        long_jobs = app.state.long_jobs = JobLimiter(settings.max_long_jobs)
         executors = app.state.executors = Executors(settings.max_decodes)
+        shutdown = GracefulShutdown(
+            settings.shutdown_grace_seconds,
+            on_expiry=[long_jobs.cancelled.set, lambda: executors.abandon(SHUTTING_DOWN)],
+        )
+        shutdown.install()
         try:
             yield
         finally:
+            shutdown.uninstall()
             executors.shutdown()
+            long_jobs.shutdown()
 
     app = FastAPI(
         title="convnet-vis",
@@ -59,7 +68,6 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     )
     app.state.settings = settings
     app.state.filter_cache = ArrayCache(settings.cache_dir / "filters")
-    app.state.long_jobs = JobLimiter(settings.max_long_jobs)
     app.state.references = ReferenceStore()
     app.state.dataset_cache = ArrayCache(settings.cache_dir / "dataset")
     app.add_middleware(SecurityMiddleware, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins)
