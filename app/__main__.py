@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     import uvicorn
 
+    from app.config import Settings
+    from app.shutdown import FORCE_EXIT_SECONDS
+    from app.ws_protocol import IMPORT_PATH
+
     uvicorn.run(
         "app.main:app",
         host=args.host,
@@ -54,6 +58,10 @@ def main(argv: list[str] | None = None) -> None:
         log_level=args.log_level,
         # Activation frames are base64 floats that barely compress: deflate costs more than it saves.
         ws_per_message_deflate=False,
+        ws=IMPORT_PATH,
+        # The app stops long jobs after the grace period (app/shutdown.py); uvicorn cancels whatever
+        # request is left a moment later, and the process exits by FORCE_EXIT_SECONDS at the latest.
+        timeout_graceful_shutdown=Settings().shutdown_grace_seconds + FORCE_EXIT_SECONDS / 2,
     )
 
 

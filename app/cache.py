@@ -3,23 +3,49 @@
 Keys are made from the model file's hash and every parameter, so a changed model never serves
 stale results. Disk entries are `.npz` files written to a temporary name and renamed into place
 (`os.replace` is atomic), so several worker processes can share the folder safely.
+
+The cache heals itself: an entry that cannot be read (truncated, garbage, an old format) or does
+not hold what the caller expects (`expect`: the array names and shapes) is a miss. It is logged,
+removed, and recomputed by the caller; it never reaches memory. A write that fails (a full or
+read-only disk) removes its partial `.tmp` file, costs speed, never a request, and is logged once
+per cache. Temporary files left by a process that died while writing are removed when the cache
+is opened, once old enough not to be another worker's write in progress.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger("convnet_vis.cache")
+
+# name -> shape, with None for a free dimension: {"points": (3000, 2)} or {"indices": (64, None)}.
+Expectation = dict[str, tuple[int | None, ...]]
+STALE_TEMPORARY_SECONDS = 600
+
 
 def cache_key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def matches(arrays: dict[str, np.ndarray], expect: Expectation | None) -> bool:
+    if expect is None:
+        return True
+    if set(arrays) != set(expect):
+        return False
+    return all(
+        arrays[name].ndim == len(shape) and all(want is None or want == got for want, got in zip(shape, arrays[name].shape))
+        for name, shape in expect.items()
+    )
 
 
 class ArrayCache:
@@ -28,36 +54,70 @@ class ArrayCache:
         self.capacity = capacity
         self._memory: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
+        self._write_failure_logged = False
+        self._remove_stale_temporaries()
 
     def _path(self, key: str) -> Path:
         return self.folder / f"{key}.npz"
 
-    def get(self, key: str) -> dict[str, np.ndarray] | None:
+    def recall(self, key: str, expect: Expectation | None = None) -> dict[str, np.ndarray] | None:
+        """The memory copy only: no disk, cheap enough for the event loop."""
         with self._lock:
-            if key in self._memory:
+            arrays = self._memory.get(key)
+            if arrays is not None and not matches(arrays, expect):
+                del self._memory[key]
+                return None
+            if arrays is not None:
                 self._memory.move_to_end(key)
-                return self._memory[key]
+            return arrays
+
+    def get(self, key: str, expect: Expectation | None = None) -> dict[str, np.ndarray] | None:
+        arrays = self.recall(key, expect)
+        if arrays is not None:
+            return arrays
         path = self._path(key)
-        if not path.exists():
-            return None
         try:
-            with np.load(path) as archive:
+            with np.load(path, allow_pickle=False) as archive:
                 arrays = {name: archive[name] for name in archive.files}
-        except (OSError, ValueError):  # a damaged file is a miss, and will be rewritten
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # noqa: BLE001 - whatever is wrong with a file, it is a miss
+            self._discard(path, f"unreadable ({type(exc).__name__}: {exc})")
+            return None
+        if not matches(arrays, expect):
+            found = {name: list(values.shape) for name, values in arrays.items()}
+            self._discard(path, f"holds {found}, expected {expect}")
             return None
         self._remember(key, arrays)
         return arrays
 
     def put(self, key: str, arrays: dict[str, np.ndarray]) -> None:
         self._remember(key, arrays)
+        temporary = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
             with os.fdopen(handle, "wb") as stream:
                 np.savez(stream, **arrays)
             os.replace(temporary, self._path(key))
-        except OSError:
-            pass  # a read-only or full disk costs speed, never a failed request
+        except OSError as exc:  # a read-only or full disk costs speed, never a failed request
+            if temporary is not None:
+                try:
+                    os.unlink(temporary)
+                except OSError:
+                    pass
+            if not self._write_failure_logged:
+                self._write_failure_logged = True
+                log.warning("cannot write the cache in %s (%s); results are kept in memory only", self.folder, exc)
+
+    def _discard(self, path: Path, why: str) -> None:
+        log.warning("cache entry %s is %s: removed, it will be recomputed", path.name, why)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("cannot remove the damaged cache entry %s (%s)", path, exc)
 
     def _remember(self, key: str, arrays: dict[str, np.ndarray]) -> None:
         with self._lock:
@@ -65,3 +125,16 @@ class ArrayCache:
             self._memory.move_to_end(key)
             while len(self._memory) > self.capacity:
                 self._memory.popitem(last=False)
+
+    def _remove_stale_temporaries(self) -> None:
+        try:
+            leftovers = list(self.folder.glob("*.tmp"))
+        except OSError:
+            return
+        for leftover in leftovers:
+            try:
+                if time.time() - leftover.stat().st_mtime > STALE_TEMPORARY_SECONDS:
+                    leftover.unlink()
+                    log.info("removed %s, a partial cache write", leftover)
+            except OSError:
+                pass

@@ -13,6 +13,11 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"CONVNET_VIS_{name}", default)
 
 
+def _env_list(name: str) -> tuple[str, ...]:
+    """A comma-separated variable as a tuple; unset or empty is ()."""
+    return tuple(item.strip() for item in _env(name, "").split(",") if item.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Operator settings; every field has a `CONVNET_VIS_<FIELD>` environment variable."""
@@ -24,9 +29,19 @@ class Settings:
     max_image_pixels: int = field(default_factory=lambda: int(_env("MAX_IMAGE_PIXELS", str(40_000_000))))
     # Long jobs (occlusion, saliency, filter patterns) running at once per process; more get 503.
     max_long_jobs: int = field(default_factory=lambda: int(_env("MAX_LONG_JOBS", "2")))
+    # Uploads decoded and preprocessed at once per process; more wait their turn (this bounds memory).
+    max_decodes: int = field(default_factory=lambda: int(_env("MAX_DECODES", "2")))
+    # After SIGTERM: how long running long jobs may go on before they are cancelled.
+    shutdown_grace_seconds: float = field(default_factory=lambda: float(_env("SHUTDOWN_GRACE_SECONDS", "10")))
+    # Host names the server answers to (`*.school.org` patterns); empty: any.
+    allowed_hosts: tuple[str, ...] = field(default_factory=lambda: _env_list("ALLOWED_HOSTS"))
+    # Pages on other origins allowed to open the live WebSocket; the server's own origin always is.
+    allowed_origins: tuple[str, ...] = field(default_factory=lambda: _env_list("ALLOWED_ORIGINS"))
     # Opt-in only: Lambda layers run arbitrary code when a model is loaded.
     unsafe_model_loading: bool = field(default_factory=lambda: _env("UNSAFE_MODEL_LOADING", "0") == "1")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models_dir", Path(self.models_dir))
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+        object.__setattr__(self, "allowed_hosts", tuple(self.allowed_hosts))
+        object.__setattr__(self, "allowed_origins", tuple(self.allowed_origins))

@@ -5,7 +5,8 @@
     +-- PayloadTooLarge   413  upload bytes or decoded pixels over the limit
     +-- UnsupportedImage  415  a body that is not a decodable image of a supported format
     +-- InvalidOption     422  an option or pixel array that cannot be used
-    +-- Busy              503  too many long jobs at once; comes with Retry-After
+    +-- Busy              503  too many long jobs at once, or shutting down; comes with Retry-After
+    +-- NotReady          503  no model is served (GET /api/ready)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "UnsupportedImage",
     "InvalidOption",
     "Busy",
+    "NotReady",
     "register_error_handlers",
 ]
 
@@ -57,6 +59,10 @@ class Busy(VisualizerError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.headers = {"Retry-After": str(retry_after)}
+
+
+class NotReady(VisualizerError):
+    status_code = 503
 
 
 def _describe_validation_error(error: dict) -> str:

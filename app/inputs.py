@@ -1,8 +1,10 @@
 """Request body -> one image array `[H, W, C]` in `[0, 1]`.
 
 The three body forms of the contract (multipart file, JSON base64 / data URL, JSON pixels) end
-here as the same thing. Limits are checked before work is done: the byte limit before the body is
-read in full, the pixel limit from the image header before anything is decoded.
+here as the same thing, in three steps: `read_body` (async: the bytes, size-checked), then
+`parse_body` (JSON parsing) and `decode_image` (pixels, reduced to what the model needs), which
+are CPU work and run off the event loop. Limits are checked before work is done: the byte limit
+before the body is read in full, the pixel limit from the image header before anything is decoded.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ import io
 import json
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect, Request
 
 from app.config import Settings
-from app.errors import InvalidOption, PayloadTooLarge, UnsupportedImage
+from app.executors import LIGHT_PIXELS, NeedsDecodePool
+from app.errors import InvalidOption, PayloadTooLarge, UnsupportedImage, VisualizerError
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
 _FORMATS_TEXT = "PNG, JPEG, WebP, GIF or BMP"
@@ -29,10 +33,24 @@ _FORMATS_TEXT = "PNG, JPEG, WebP, GIF or BMP"
 
 @dataclass
 class ImageInput:
-    """What the client sent, decoded; `from_file` decides what `preprocess=auto` means."""
+    """What the client sent, before any heavy work: `pixels` as an array, or an image `file` as
+    bytes, decoded later by `decode_image` (off the event loop, to the size the model needs)."""
 
-    image: np.ndarray
-    from_file: bool
+    pixels: np.ndarray | None = None
+    file: bytes | None = None
+
+    @property
+    def from_file(self) -> bool:
+        """Whether `preprocess=auto` treats it as a file (digit or resize) or as pixels (none)."""
+        return self.file is not None
+
+
+@dataclass(frozen=True)
+class Body:
+    """A request body as received: size-checked and unpacked from multipart, not yet parsed."""
+
+    data: bytes
+    is_json: bool  # JSON text with `image` or `pixels`; otherwise an image file
 
 
 # ------------------------------------------------------------------------------------ files
@@ -57,12 +75,14 @@ def _background_for(rgba: np.ndarray) -> float:
     return 1.0 if ink_tone < 0.5 else 0.0
 
 
-def _to_float(image: Image.Image) -> np.ndarray:
-    """Any Pillow mode -> float `[H, W, 1 or 3]` in [0, 1], alpha composited away."""
+def _to_float(image: Image.Image, source_mode: str) -> np.ndarray:
+    """Any Pillow mode -> float `[H, W, 1 or 3]` in [0, 1], alpha composited away.
+
+    `source_mode` is the file's own mode (16-bit images are reduced in mode I but keep their scale)."""
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         values = np.asarray(image, dtype=np.float32)
-        top = 65535.0 if mode.startswith("I;16") or values.max() > 255 else 255.0
+        top = 65535.0 if source_mode.startswith("I;16") or values.max() > 255 else 255.0
         if mode == "F" and values.max() <= 1.0:
             top = 1.0
         return np.clip(values / top, 0.0, 1.0)[..., None]
@@ -79,7 +99,60 @@ def _to_float(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
 
 
-def decode_image(data: bytes, settings: Settings) -> np.ndarray:
+# What ImageOps.exif_transpose does for each EXIF orientation; applied here after the reduction,
+# so the full-size image is never copied.
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_STRIP_PIXELS = 1 << 21  # pixels converted at a time while reducing: 8 MB in RGBA
+
+
+def _reducible_mode(image: Image.Image) -> str:
+    """The mode to average blocks in: palettes and bilevel images are expanded first, 16-bit to I."""
+    mode = image.mode
+    if mode == "1":
+        return "L"
+    if mode in ("P", "PA"):
+        return "RGBA" if mode == "PA" or "transparency" in image.info else "RGB"
+    if mode.startswith("I;16"):
+        return "I"
+    return mode if mode in ("L", "LA", "RGB", "RGBA", "I", "F") else "RGB"
+
+
+def _reduce(image: Image.Image, factor: int) -> Image.Image:
+    """Average `factor` x `factor` blocks (`Image.reduce`), in 8-bit where the file is 8-bit.
+
+    A strip of rows at a time, so the decoded image is the only full-size buffer: the mode
+    conversions (palette to RGB, RGBA premultiplied for the average) happen on strips."""
+    mode = _reducible_mode(image)
+    width, height = image.size
+    rows = factor * max(1, _STRIP_PIXELS // (width * factor))
+    reduced = Image.new(mode, (-(-width // factor), -(-height // factor)))
+    for top in range(0, height, rows):
+        strip = image.crop((0, top, width, min(height, top + rows)))
+        if strip.mode != mode:
+            strip = strip.convert(mode)
+        reduced.paste(strip.reduce(factor), (0, top // factor))
+    return reduced
+
+
+ShrinkFactor = Callable[[int, int], int]
+
+
+def decode_image(data: bytes, settings: Settings, shrink: ShrinkFactor | None = None, decode_pool: bool = True) -> np.ndarray:
+    """An image file -> float `[H, W, 1 or 3]` in [0, 1], upright (EXIF), first frame.
+
+    `shrink(width, height)` says by how much the picture may be reduced (an integer factor on
+    both sides; it may raise to refuse the size): JPEGs are then decoded at a smaller scale
+    (`draft`), other files are box-averaged in their own 8-bit mode before any float conversion.
+    So the largest buffer is the decoded file itself, at most `max_image_pixels` x 4 bytes.
+    Off the decode pool (`decode_pool=False`), a file over `LIGHT_PIXELS` raises `NeedsDecodePool`."""
     if not data:
         raise UnsupportedImage(f"The image is empty. Send a {_FORMATS_TEXT} file.")
     try:
@@ -87,13 +160,23 @@ def decode_image(data: bytes, settings: Settings) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS) as image:
                 _check_pixels(image.width, image.height, settings)
+                if not decode_pool and image.width * image.height > LIGHT_PIXELS:
+                    raise NeedsDecodePool()
+                factor = shrink(image.width, image.height) if shrink else 1
                 image.seek(0)
-                image = ImageOps.exif_transpose(image)
+                if factor > 1 and image.format == "JPEG":
+                    image.draft(None, (max(1, image.width // factor), max(1, image.height // factor)))
+                    factor = shrink(image.width, image.height)
                 image.load()
-                return _to_float(image)
+                orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+                source_mode = image.mode
+                picture = _reduce(image, factor) if factor > 1 else image
+                if orientation in _UPRIGHT:
+                    picture = picture.transpose(_UPRIGHT[orientation])
+                return _to_float(picture, source_mode)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PayloadTooLarge(f"The image declares too many pixels ({exc}). Send a smaller image.") from None
-    except PayloadTooLarge:
+    except (VisualizerError, NeedsDecodePool):
         raise
     except UnidentifiedImageError:
         raise UnsupportedImage(
@@ -161,19 +244,19 @@ def _reject_constant(value: str):
     raise ValueError(f"{value} is not allowed")
 
 
-async def read_image_input(request: Request, settings: Settings) -> ImageInput:
-    """The one entry point for every analysis endpoint's body."""
+async def read_body(request: Request, settings: Settings) -> Body:
+    """Every analysis endpoint's body, read and size-checked; parsing and decoding come later."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     # multipart adds boundaries and headers around the file: allow a little room for them.
-    body = await _read_limited(request, settings.max_upload_bytes + 64 * 1024)
+    data = await _read_limited(request, settings.max_upload_bytes + 64 * 1024)
     if content_type == "multipart/form-data":
-        return await _read_multipart(request, body, settings)
-    if content_type in ("application/json", "") and body.lstrip()[:1] in (b"{", b"["):
-        return read_json_body(body, settings)
+        return Body(await _read_multipart(request, data, settings), is_json=False)
+    if content_type in ("application/json", "") and data.lstrip()[:1] in (b"{", b"["):
+        return Body(data, is_json=True)
     if content_type.startswith("image/") or content_type == "application/octet-stream":
-        _check_upload_size(len(body), settings)
-        return ImageInput(decode_image(body, settings), from_file=True)
-    if not body:
+        _check_upload_size(len(data), settings)
+        return Body(data, is_json=False)
+    if not data:
         raise UnsupportedImage(
             "The request has no body. Send multipart/form-data with a file field 'image', or JSON "
             "{\"image\": \"<base64>\"} or {\"pixels\": [[...]]}."
@@ -184,6 +267,13 @@ async def read_image_input(request: Request, settings: Settings) -> ImageInput:
     )
 
 
+def parse_body(body: Body, settings: Settings) -> ImageInput:
+    """A received body -> pixels or an image file. JSON is parsed here: call it off the event loop."""
+    if body.is_json:
+        return image_from_payload(parse_json(body.data), settings)
+    return ImageInput(file=body.data)
+
+
 def _check_upload_size(size: int, settings: Settings) -> None:
     if size > settings.max_upload_bytes:
         raise PayloadTooLarge(
@@ -191,7 +281,7 @@ def _check_upload_size(size: int, settings: Settings) -> None:
         )
 
 
-async def _read_multipart(request: Request, body: bytes, settings: Settings) -> ImageInput:
+async def _read_multipart(request: Request, body: bytes, settings: Settings) -> bytes:
     # Re-parse from the bytes already read (and size-checked): starlette reads the stream once.
     async def receive():
         return {"type": "http.request", "body": body, "more_body": False}
@@ -209,13 +299,17 @@ async def _read_multipart(request: Request, body: bytes, settings: Settings) -> 
     finally:
         await form.close()
     _check_upload_size(len(data), settings)
-    return ImageInput(decode_image(data, settings), from_file=True)
+    return data
 
 
 def parse_json(text: bytes | str):
     """JSON as the API reads it: NaN and Infinity are refused, errors are 422 with a detail."""
     try:
         return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:  # the C parser recurses once per level: 10,000 '[' would crash the request
+        raise InvalidOption(
+            "The JSON is nested too deeply. Send an object with 'image' or 'pixels' ([H][W] or [H][W][C])."
+        ) from None
     except ValueError as exc:
         message = str(exc)
         if "not allowed" in message:
@@ -223,22 +317,27 @@ def parse_json(text: bytes | str):
         raise InvalidOption(f"The body is not valid JSON ({message}).") from None
 
 
-def read_json_body(body: bytes | str, settings: Settings) -> ImageInput:
-    """The JSON body forms (`image` or `pixels`)."""
-    return image_from_payload(parse_json(body), settings)
-
-
 def image_from_payload(payload, settings: Settings) -> ImageInput:
     """An already-parsed JSON object with exactly one of `image` or `pixels` (also the live channel's)."""
     if not isinstance(payload, dict) or ("image" in payload) == ("pixels" in payload):
         raise InvalidOption("The JSON body must be an object with exactly one of 'image' (base64 or data URL) or 'pixels'.")
     if "pixels" in payload:
-        return ImageInput(pixels_to_image(payload["pixels"]), from_file=False)
+        return ImageInput(pixels=pixels_to_image(payload["pixels"]))
     if not isinstance(payload["image"], str):
         raise InvalidOption("'image' must be a string: base64 of an image file, or a data: URL.")
     data = decode_data_url(payload["image"])
     _check_upload_size(len(data), settings)
-    return ImageInput(decode_image(data, settings), from_file=True)
+    return ImageInput(file=data)
 
 
-__all__ = ["ImageInput", "read_image_input", "read_json_body", "image_from_payload", "parse_json", "decode_image", "pixels_to_image", "SUPPORTED_FORMATS"]
+__all__ = [
+    "Body",
+    "ImageInput",
+    "read_body",
+    "parse_body",
+    "image_from_payload",
+    "parse_json",
+    "decode_image",
+    "pixels_to_image",
+    "SUPPORTED_FORMATS",
+]

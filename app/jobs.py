@@ -1,24 +1,32 @@
 """A bound on long jobs (occlusion, SmoothGrad, Integrated Gradients, filter patterns), so a
 class full of students asking for atlases cannot starve the drawing path, which is never bounded.
 
-Per process: at most `max_long_jobs` run at once; the next one is refused at once with 503 and
-`Retry-After` rather than queued, so no queue grows without bound.
+Per process: at most `max_long_jobs` run at once, on threads of their own; the next one is
+refused at once with 503 and `Retry-After` rather than queued, so no queue grows without bound.
+When the server shuts down, `cancelled` is set once the grace period is over: a job sees it at
+its next progress step (`check`) and stops.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from app.errors import Busy
+from app.viz.base import Cancelled
 
 RETRY_AFTER_SECONDS = 2
+SHUTTING_DOWN = "The server is shutting down; the job was stopped. Try again in a few seconds."
 
 
 class JobLimiter:
-    def __init__(self, max_jobs: int) -> None:
+    def __init__(self, max_jobs: int, cancelled: threading.Event | None = None) -> None:
         self.max_jobs = max_jobs
         self._slots = threading.BoundedSemaphore(max_jobs)
+        # One thread per slot: a job holding a slot never waits for a thread.
+        self.executor = ThreadPoolExecutor(max_jobs, thread_name_prefix="long-job")
+        self.cancelled = cancelled or threading.Event()
 
     def acquire(self) -> Callable[[], None]:
         """Take a slot now or raise Busy; returns the function that gives it back."""
@@ -29,3 +37,11 @@ class JobLimiter:
                 RETRY_AFTER_SECONDS,
             )
         return self._slots.release
+
+    def check(self, done: int = 0, total: int = 0) -> None:
+        """A progress callback for jobs nobody watches: stops them when the server shuts down."""
+        if self.cancelled.is_set():
+            raise Cancelled()
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -13,12 +13,16 @@ from fastapi.templating import Jinja2Templates
 from app.api import analysis, dataset, explain, filters, live, models
 from app.cache import ArrayCache
 from app.config import PROJECT_ROOT, Settings
+from app.docs import add_docs
 from app.errors import register_error_handlers
-from app.jobs import JobLimiter
+from app.executors import Executors
+from app.jobs import SHUTTING_DOWN, JobLimiter
 from app.reference import ReferenceStore
 from app.registry import ModelRegistry
+from app.security import SecurityMiddleware, page_policy
 from app.services.dataset import DatasetViews
 from app.services.filters import FilterPatterns
+from app.shutdown import GracefulShutdown
 
 log = logging.getLogger("convnet_vis")
 
@@ -41,7 +45,19 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     async def lifespan(app: FastAPI):
         app.state.registry = registry if registry is not None else ModelRegistry.from_settings(settings)
         log.info("serving %d model(s) from %s", len(app.state.registry), settings.models_dir)
-        yield
+        long_jobs = app.state.long_jobs = JobLimiter(settings.max_long_jobs)
+        executors = app.state.executors = Executors(settings.max_decodes)
+        shutdown = GracefulShutdown(
+            settings.shutdown_grace_seconds,
+            on_expiry=[long_jobs.cancelled.set, lambda: executors.abandon(SHUTTING_DOWN)],
+        )
+        shutdown.install()
+        try:
+            yield
+        finally:
+            shutdown.uninstall()
+            executors.shutdown()
+            long_jobs.shutdown()
 
     app = FastAPI(
         title="convnet-vis",
@@ -49,11 +65,13 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         description="See inside convolutional networks: activations, explanations and filter patterns. "
         "Reference: docs/api.md.",
         lifespan=lifespan,
+        docs_url=None,  # app.docs serves it without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
-    app.state.long_jobs = JobLimiter(settings.max_long_jobs)
     app.state.filter_patterns = FilterPatterns(ArrayCache(settings.cache_dir / "filters"))
     app.state.dataset_views = DatasetViews(ReferenceStore(), ArrayCache(settings.cache_dir / "dataset"))
+    app.add_middleware(SecurityMiddleware, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins)
     register_error_handlers(app)
     app.include_router(models.router)
     app.include_router(analysis.router)
@@ -65,9 +83,12 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     templates = Jinja2Templates(directory=PROJECT_ROOT / "templates")
 
+    add_docs(app)
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request):
-        return templates.TemplateResponse(request, "index.html", {})
+        policy = page_policy(request.headers.get("host"))
+        return templates.TemplateResponse(request, "index.html", {}, headers={"content-security-policy": policy})
 
     return app
 

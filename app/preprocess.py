@@ -147,6 +147,41 @@ def resize_to(image: np.ndarray, height: int, width: int, channels: int) -> np.n
     return np.clip(np.stack(planes, axis=-1), 0.0, 1.0).astype(np.float32)
 
 
+def resolve_mode(mode: PreprocessMode, *, from_file: bool, digits_model: bool) -> PreprocessMode:
+    """`auto`: digit for files sent to a digits model, resize for other files, none for pixels."""
+    if mode is not PreprocessMode.auto:
+        return mode
+    if not from_file:
+        return PreprocessMode.none
+    return PreprocessMode.digit if digits_model else PreprocessMode.resize
+
+
+def _wrong_size(width: int, height: int, input_shape: tuple[int, int, int]) -> InvalidOption:
+    return InvalidOption(
+        f"The image is {width}x{height} (width x height) but this model takes "
+        f"{input_shape[1]}x{input_shape[0]}; send it at that size or use preprocess=resize or preprocess=digit."
+    )
+
+
+def shrink_factor(mode: PreprocessMode, width: int, height: int, input_shape: tuple[int, int, int]) -> int:
+    """By how much a `width` x `height` file may be box-reduced when it is decoded, without changing
+    what `prepare` makes of it (the same integer factor on both sides; EXIF rotation comes after,
+    so only the two sides matter, not their order).
+
+    - digit: the longer side stays at least `_WORK_SIDE` px, the size `_ink_map` works at.
+    - resize: the shorter side stays at least twice the input's longer side, so the bilinear
+      resize that follows still averages several source pixels per output pixel.
+    - none: never reduced; a file not at the input size is refused before it is decoded.
+    """
+    if mode is PreprocessMode.digit:
+        return max(1, max(width, height) // _WORK_SIDE)
+    if mode is PreprocessMode.resize:
+        return max(1, min(width, height) // (2 * max(input_shape[:2])))
+    if sorted((width, height)) != sorted(input_shape[:2]):
+        raise _wrong_size(width, height, input_shape)
+    return 1
+
+
 def prepare(
     image: np.ndarray,
     mode: PreprocessMode,
@@ -158,8 +193,7 @@ def prepare(
 ) -> np.ndarray:
     """`[H, W, C]` in `[0, 1]` -> the exact array the model sees, in its own input range."""
     height, width, channels = input_shape
-    if mode is PreprocessMode.auto:
-        mode = (PreprocessMode.digit if digits_model else PreprocessMode.resize) if from_file else PreprocessMode.none
+    mode = resolve_mode(mode, from_file=from_file, digits_model=digits_model)
     if mode is PreprocessMode.digit:
         field = digit_field(image)[..., None]
         prepared = resize_to(field, height, width, channels)
@@ -167,10 +201,7 @@ def prepare(
         prepared = resize_to(image, height, width, channels)
     else:
         if image.shape[:2] != (height, width):
-            raise InvalidOption(
-                f"The image is {image.shape[1]}x{image.shape[0]} (width x height) but this model takes "
-                f"{width}x{height}; send it at that size or use preprocess=resize or preprocess=digit."
-            )
+            raise _wrong_size(image.shape[1], image.shape[0], input_shape)
         prepared = resize_to(image, height, width, channels)
     low, high = input_range
     return (prepared * (high - low) + low).astype(np.float32)

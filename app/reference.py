@@ -36,12 +36,6 @@ class ReferenceStore:
     def __init__(self) -> None:
         self._sets: dict[str, ReferenceSet] = {}
         self._lock = threading.Lock()
-        self._computing: dict[str, threading.Lock] = {}
-
-    def single_flight(self, key: str) -> threading.Lock:
-        """One lock per result: concurrent requests wait for one computation instead of repeating it."""
-        with self._lock:
-            return self._computing.setdefault(key, threading.Lock())
 
     def get(self, served: ServedModel) -> ReferenceSet:
         with self._lock:

@@ -11,6 +11,8 @@ import hashlib
 import json
 import logging
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,15 +118,29 @@ def serve_model(model, card: ModelCard, path: Path, file_hash: str) -> ServedMod
     return ServedModel(card=card, graph=graph, path=path, file_hash=file_hash)
 
 
+def why_not_loaded(path: Path, exc: Exception) -> str:
+    """What is wrong with a model file, in words (Keras calls a truncated .keras "File not found")."""
+    damaged = "truncated or corrupt; copy or save the model again"
+    if path.suffix == ".keras" and (not zipfile.is_zipfile(path) or isinstance(exc, (zipfile.BadZipFile, zlib.error, EOFError))):
+        return f"not a valid .keras archive ({damaged})"
+    if path.suffix == ".h5":
+        import h5py
+
+        if not h5py.is_hdf5(path):
+            return f"not a valid HDF5 .h5 file ({damaged})"
+    return f"{type(exc).__name__}: {exc}"
+
+
 class ModelRegistry:
     def __init__(self, models: dict[str, ServedModel] | None = None) -> None:
         self._models: dict[str, ServedModel] = dict(models or {})
-        self.skipped: dict[str, str] = {}
+        self.skipped: dict[str, str] = {}  # file name -> why it is not served
+        self.folder: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ModelRegistry":
         registry = cls()
-        folder = settings.models_dir
+        folder = registry.folder = settings.models_dir
         if not folder.is_dir():
             log.error("models folder %s does not exist; serving no models", folder)
             return registry
@@ -132,8 +148,8 @@ class ModelRegistry:
             try:
                 served = load_served_model(path, safe_mode=not settings.unsafe_model_loading)
             except Exception as exc:  # any broken file is skipped, the others are served
-                registry.skipped[path.name] = f"{type(exc).__name__}: {exc}"
-                log.error("skipping %s: %s: %s", path, type(exc).__name__, exc)
+                registry.skipped[path.name] = why_not_loaded(path, exc)
+                log.error("skipping %s: %s", path, registry.skipped[path.name])
                 continue
             if served.id in registry._models:
                 registry.skipped[path.name] = f"duplicate model id {served.id!r}"
@@ -142,6 +158,14 @@ class ModelRegistry:
             registry._models[served.id] = served
             log.info("serving %s from %s", served.id, path.name)
         return registry
+
+    def why_empty(self) -> str:
+        """For readiness: why no model is served."""
+        if self.folder is not None and not self.folder.is_dir():
+            return f"the models folder {self.folder} does not exist (set CONVNET_VIS_MODELS_DIR or --models-dir)"
+        if self.skipped:
+            return f"every model file was skipped ({len(self.skipped)}); see 'skipped' in GET /api/models and the log"
+        return f"the models folder {self.folder} has no {' or '.join(MODEL_SUFFIXES)} files"
 
     def __len__(self) -> int:
         return len(self._models)

@@ -45,8 +45,16 @@ class ModelSummary(BaseModel):
     card: dict = Field(default_factory=dict, description="the rest of the model card (accuracy, training)")
 
 
+class SkippedModel(BaseModel):
+    file: str = Field(description="the file's name in the models folder")
+    reason: str = Field(description="why it is not served")
+
+
 class ModelList(BaseModel):
     models: list[ModelSummary]
+    skipped: list[SkippedModel] = Field(
+        default_factory=list, description="files in the models folder that are not served, with the reason"
+    )
 
 
 class LayerConfig(BaseModel):

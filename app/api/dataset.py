@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import ERROR_RESPONSES, IMAGE_BODY, ArraysDep, DatasetDep, InputDep, ModelDep
+from app.api.deps import ERROR_RESPONSES, IMAGE_BODY, ArraysDep, DatasetDep, ExecutorsDep, InputDep, ModelDep
 from app.schemas import EmbeddingResponse, NeighboursResponse, PlacementResponse, TopExamplesResponse
 from app.services.dataset import MAX_K
 
@@ -18,10 +18,12 @@ async def top_activating(
     unit: int,
     served: ModelDep,
     views: DatasetDep,
+    executors: ExecutorsDep,
     k: int = Query(9, ge=1, le=MAX_K, description=f"how many examples (1 to {MAX_K})"),
 ) -> dict:
     views.check_unit(served, layer_name, unit)
-    return await run_in_threadpool(views.top_examples, served, layer_name, unit, k)
+    top = await views.shared_top_units(executors, served, layer_name)
+    return await run_in_threadpool(views.top_examples, served, layer_name, unit, k, top)
 
 
 @router.post("/neighbors", response_model=NeighboursResponse, responses=ERROR_RESPONSES, openapi_extra=IMAGE_BODY)
@@ -38,11 +40,15 @@ async def neighbours(
 
 
 @router.get("/embedding", response_model=EmbeddingResponse, responses=ERROR_RESPONSES)
-async def reference_map(served: ModelDep, arrays: ArraysDep, views: DatasetDep):
-    """Computed once (single flight: concurrent requests wait for it, never compute it twice)."""
-    return await run_in_threadpool(views.reference_map, served, arrays)
+async def reference_map(served: ModelDep, arrays: ArraysDep, views: DatasetDep, executors: ExecutorsDep):
+    """Computed once (single flight: concurrent requests await one computation, holding no thread)."""
+    mapped = await views.shared_embedding(executors, served)
+    return await run_in_threadpool(views.reference_map, served, arrays, mapped)
 
 
 @router.post("/embedding/place", response_model=PlacementResponse, responses=ERROR_RESPONSES, openapi_extra=IMAGE_BODY)
-async def place_on_map(served: ModelDep, model_input: InputDep, arrays: ArraysDep, views: DatasetDep) -> dict:
-    return await run_in_threadpool(views.place, served, model_input, arrays)
+async def place_on_map(
+    served: ModelDep, model_input: InputDep, arrays: ArraysDep, views: DatasetDep, executors: ExecutorsDep
+) -> dict:
+    mapped = await views.shared_embedding(executors, served)
+    return await run_in_threadpool(views.place, served, model_input, arrays, mapped)

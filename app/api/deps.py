@@ -13,9 +13,10 @@ from fastapi import Depends, Query, Request
 
 from app.config import Settings
 from app.encoding import ArrayOptions, Encoding, TransferDtype
-from app.inputs import ImageInput, read_image_input
+from app.executors import LIGHT_BODY_BYTES, Executors
+from app.inputs import ImageInput, decode_image, parse_body, read_body
 from app.jobs import JobLimiter
-from app.preprocess import PreprocessMode, prepare
+from app.preprocess import PreprocessMode, prepare, resolve_mode, shrink_factor
 from app.registry import ModelRegistry, ServedModel
 from app.schemas import ErrorResponse
 from app.services.dataset import DatasetViews
@@ -34,6 +35,10 @@ async def get_long_jobs(request: Request) -> JobLimiter:
     return request.app.state.long_jobs
 
 
+async def get_executors(request: Request) -> Executors:
+    return request.app.state.executors
+
+
 async def get_filter_patterns(request: Request) -> FilterPatterns:
     return request.app.state.filter_patterns
 
@@ -45,6 +50,7 @@ async def get_dataset_views(request: Request) -> DatasetViews:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 LongJobsDep = Annotated[JobLimiter, Depends(get_long_jobs)]
+ExecutorsDep = Annotated[Executors, Depends(get_executors)]
 FiltersDep = Annotated[FilterPatterns, Depends(get_filter_patterns)]
 DatasetDep = Annotated[DatasetViews, Depends(get_dataset_views)]
 
@@ -72,28 +78,41 @@ async def get_model_input(
     request: Request,
     served: ModelDep,
     settings: SettingsDep,
+    executors: ExecutorsDep,
     preprocess: PreprocessMode = Query(
         PreprocessMode.auto,
         description="auto (default): digit for files sent to a digits model, resize for other files, none for pixels",
     ),
 ) -> np.ndarray:
-    """The exact `[H, W, C]` array the model will see, from any of the three body forms."""
-    return model_input_for(served, await read_image_input(request, settings), preprocess)
+    """The exact `[H, W, C]` array the model will see, from any of the three body forms.
+
+    Only reading the body happens on the event loop; parsing, decoding and preprocessing run
+    on the app's bounded decode pool."""
+    body = await read_body(request, settings)
+    heavy = not body.is_json or len(body.data) > LIGHT_BODY_BYTES
+    return await executors.run(
+        heavy, lambda decode_pool: model_input_for(served, parse_body(body, settings), preprocess, settings, decode_pool)
+    )
 
 
 InputDep = Annotated[np.ndarray, Depends(get_model_input)]
 
 
-def model_input_for(served: ServedModel, received: ImageInput, mode: PreprocessMode) -> np.ndarray:
-    """A decoded body -> the model's input, by the `preprocess` mode (shared with the live channel)."""
-    return prepare(
-        received.image,
-        mode,
-        served.graph.input_shape,
-        served.card.input_range,
-        from_file=received.from_file,
-        digits_model=served.card.kind == "digits",
-    )
+def model_input_for(
+    served: ServedModel, received: ImageInput, mode: PreprocessMode, settings: Settings, decode_pool: bool = True
+) -> np.ndarray:
+    """A received body -> the model's input, by the `preprocess` mode (shared with the live channel).
+
+    A file is decoded only to the size this mode needs (`shrink_factor`). CPU work: run it through
+    `Executors.run`, which says whether this is the decode pool (big images are decoded only there)."""
+    shape = served.graph.input_shape
+    digits_model = served.card.kind == "digits"
+    mode = resolve_mode(mode, from_file=received.from_file, digits_model=digits_model)
+    if received.file is None:
+        image = received.pixels
+    else:
+        image = decode_image(received.file, settings, lambda w, h: shrink_factor(mode, w, h, shape), decode_pool)
+    return prepare(image, mode, shape, served.card.input_range, from_file=received.from_file, digits_model=digits_model)
 
 
 IMAGE_BODY = {

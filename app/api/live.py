@@ -1,13 +1,13 @@
 """The live channel: activations over a WebSocket while the user draws.
 
 `WS /api/models/{model_id}/live[?encoding=&dtype=]`. The client sends JSON text messages
-`{"seq": n, "pixels": [[...]]}` (or `"image"`, plus optional `"layers"`, `"max_side"`, `"channels"`
-and `"preprocess"`),
+`{"seq": n, "pixels": [[...]]}` (or `"image"`, plus optional `"layers"` and `"preprocess"`),
 as often as it likes. The server keeps only the newest unanswered message: while one is being
 computed, newer ones replace each other and the replaced ones are dropped, never queued, so the
 answer always describes the latest drawing. Each answer is the `activations` response plus
-`seq` and `dropped` (messages skipped since the previous answer); a bad message gets
-`{"seq", "error": {"status", "detail"}}` and the channel stays open.
+`seq` and `dropped` (messages skipped since the previous answer); a bad message (a binary frame
+too) gets `{"seq", "error": {"status", "detail"}}` and the channel stays open. Parsing and
+decoding run on the app's decode pool, the model on the thread pool: never on the event loop.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import model_input_for
 from app.encoding import ArrayOptions, Encoding, TransferDtype
 from app.errors import InvalidOption, VisualizerError
+from app.executors import LIGHT_BODY_BYTES
 from app.inputs import image_from_payload, parse_json
 from app.preprocess import PreprocessMode
 from app.registry import ServedModel
@@ -28,7 +28,32 @@ from app.services.analysis import activations
 router = APIRouter(tags=["live"])
 
 
-def _answer(served: ServedModel, settings, message: dict, options: ArrayOptions) -> dict:
+BINARY = object()  # stands for a binary frame in the queue: it is answered with an error
+
+
+def _message(text) -> dict:
+    if text is BINARY:
+        raise InvalidOption("Binary frames are not accepted: send each message as a JSON text frame (see docs/api.md).")
+    message = parse_json(text)
+    if not isinstance(message, dict):
+        raise InvalidOption("Each message must be a JSON object with 'pixels' or 'image'.")
+    return message
+
+
+def _reply(served: ServedModel, settings, text, options: ArrayOptions, dropped: int, decode_pool: bool) -> dict:
+    """One message -> what to send back: the answer, or an error naming the message's `seq`."""
+    seq = None
+    try:
+        message = _message(text)
+        seq = message.get("seq")
+        model_input, selection, message_options = _prepare(served, settings, message, options, decode_pool)
+        return {"seq": seq, "dropped": dropped, **activations(served, model_input, arrays=message_options, **selection)}
+    except VisualizerError as exc:
+        return {"seq": seq, "error": {"status": exc.status_code, "detail": exc.detail}}
+
+
+def _prepare(served: ServedModel, settings, message: dict, options: ArrayOptions, decode_pool: bool):
+    """One message -> (model input, what to send of it, array options): decoding and preprocessing."""
     received = image_from_payload({k: message[k] for k in ("image", "pixels") if k in message}, settings)
     try:
         mode = PreprocessMode(message.get("preprocess", "auto"))
@@ -49,8 +74,8 @@ def _answer(served: ServedModel, settings, message: dict, options: ArrayOptions)
         isinstance(channels, list) and len(channels) <= 4096 and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in channels)
     ):
         raise InvalidOption("'channels' must be a list of at most 4096 channel indices (whole numbers from 0).")
-    model_input = model_input_for(served, received, mode)
-    return activations(served, model_input, layers, message_options, max_side, channels)
+    selection = {"layers": layers, "max_side": max_side, "channels": channels}
+    return model_input_for(served, received, mode, settings, decode_pool), selection, message_options
 
 
 @router.websocket("/api/models/{model_id}/live")
@@ -62,6 +87,7 @@ async def live(
 ) -> None:
     registry = websocket.app.state.registry
     settings = websocket.app.state.settings
+    executors = websocket.app.state.executors
     await websocket.accept()
     try:
         served = registry.get(model_id)
@@ -70,14 +96,19 @@ async def live(
         await websocket.close(code=4404)
         return
     options = ArrayOptions(encoding, dtype)
-    latest: list[str] = []  # at most one pending message: the newest
+    latest: list = []  # at most one pending message: the newest
     dropped = 0
     arrived = asyncio.Event()
 
     async def receive() -> None:
         nonlocal dropped
         while True:
-            text = await websocket.receive_text()
+            frame = await websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(frame.get("code", 1000))
+            text = frame.get("text")
+            if text is None:
+                text = BINARY
             if latest:
                 dropped += 1
                 latest[0] = text
@@ -96,16 +127,8 @@ async def live(
             arrived.clear()
             text = latest.pop()
             skipped, dropped = dropped, 0
-            seq = None
-            try:
-                message = parse_json(text)
-                if not isinstance(message, dict):
-                    raise InvalidOption("Each message must be a JSON object with 'pixels' or 'image'.")
-                seq = message.get("seq")
-                answer = await run_in_threadpool(_answer, served, settings, message, options)
-                await websocket.send_json({"seq": seq, "dropped": skipped, **answer})
-            except VisualizerError as exc:
-                await websocket.send_json({"seq": seq, "error": {"status": exc.status_code, "detail": exc.detail}})
+            heavy = text is not BINARY and len(text) > LIGHT_BODY_BYTES
+            await websocket.send_json(await executors.run(heavy, _reply, served, settings, text, options, skipped))
     except WebSocketDisconnect:
         pass
     finally:

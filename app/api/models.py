@@ -7,9 +7,20 @@ from dataclasses import asdict
 from fastapi import APIRouter
 
 from app.api.deps import ERROR_RESPONSES, ArraysDep, ModelDep, RegistryDep
+from app.errors import NotReady
 from app.graph import LayerNeed
 from app.registry import ServedModel
-from app.schemas import Health, LayerConfig, LayerInfo, LayerWeights, ModelDetail, ModelList, ModelSummary
+from app.schemas import (
+    ErrorResponse,
+    Health,
+    LayerConfig,
+    LayerInfo,
+    LayerWeights,
+    ModelDetail,
+    ModelList,
+    ModelSummary,
+    SkippedModel,
+)
 
 router = APIRouter(prefix="/api", tags=["models"])
 
@@ -78,12 +89,24 @@ def describe_layers(served: ServedModel) -> list[LayerInfo]:
 
 @router.get("/health", response_model=Health)
 async def health(registry: RegistryDep) -> Health:
+    """Liveness: the process answers (even with no model)."""
     return Health(status="ok", models=len(registry))
+
+
+@router.get("/ready", response_model=Health, responses={503: {"model": ErrorResponse, "description": "no model is served"}})
+async def ready(registry: RegistryDep) -> Health:
+    """Readiness: 200 when at least one model is served, else 503 saying why."""
+    if not len(registry):
+        raise NotReady(f"No model is served: {registry.why_empty()}.")
+    return Health(status="ready", models=len(registry))
 
 
 @router.get("/models", response_model=ModelList)
 async def list_models(registry: RegistryDep) -> ModelList:
-    return ModelList(models=[summarize(served) for served in registry])
+    return ModelList(
+        models=[summarize(served) for served in registry],
+        skipped=[SkippedModel(file=name, reason=reason) for name, reason in registry.skipped.items()],
+    )
 
 
 @router.get("/models/{model_id}", response_model=ModelDetail, responses=ERROR_RESPONSES)

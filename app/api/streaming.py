@@ -3,27 +3,33 @@
 `respond(stream, job, schema)` runs `job(progress)` and answers its result as JSON, or, with
 `stream=true`, as `text/event-stream`: `progress` events `{"done", "total"}`, then one `result`
 (the same JSON, through the endpoint's schema) or `error` `{"status", "detail"}`.
+Long jobs (those given a `limiter`) run on the limiter's threads and stop at their next step when
+the server's shutdown grace period is over: a stream then ends with an `error` event (503).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import Callable
 
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.errors import VisualizerError
+from app.errors import Busy, VisualizerError
+from app.jobs import RETRY_AFTER_SECONDS, SHUTTING_DOWN, JobLimiter
 from app.viz.base import Cancelled
+
+log = logging.getLogger("convnet_vis.jobs")
 
 
 def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-def stream_job(job: Callable[[Callable[[int, int], None]], dict], schema) -> StreamingResponse:
+def stream_job(job: Callable[[Callable[[int, int], None]], dict], schema, limiter: JobLimiter | None = None) -> StreamingResponse:
     """Run `job(progress)` in a thread; stream `progress` events, then `result` or `error`.
 
     The result is serialised through the endpoint's response schema, exactly like the plain answer.
@@ -35,19 +41,26 @@ def stream_job(job: Callable[[Callable[[int, int], None]], dict], schema) -> Str
     def progress(done: int, total: int) -> None:
         if cancelled.is_set():
             raise Cancelled()
+        if limiter is not None:
+            limiter.check()
         loop.call_soon_threadsafe(events.put_nowait, ("progress", {"done": done, "total": total}))
 
     def work() -> None:
         try:
             outcome = ("result", schema.model_validate(job(progress)).model_dump(mode="json", exclude_none=True))
         except Cancelled:
-            return
+            if cancelled.is_set():  # the client went away: nobody to tell
+                return
+            outcome = ("error", {"status": 503, "detail": SHUTTING_DOWN})
         except VisualizerError as exc:
             outcome = ("error", {"status": exc.status_code, "detail": exc.detail})
+        except Exception:  # a bug: say so, rather than leave the stream open forever
+            log.exception("long job failed")
+            outcome = ("error", {"status": 500, "detail": "The job failed on the server; the log says why."})
         loop.call_soon_threadsafe(events.put_nowait, outcome)
 
     async def body():
-        task = loop.run_in_executor(None, work)
+        task = loop.run_in_executor(limiter.executor if limiter else None, work)
         try:
             while True:
                 event, data = await events.get()
@@ -74,5 +87,10 @@ async def respond(stream: bool, job: Callable[[Callable | None], dict], schema, 
 
         job = limited
     if stream:
-        return stream_job(job, schema)
-    return await run_in_threadpool(job, None)
+        return stream_job(job, schema, limiter)
+    if limiter is None:
+        return await run_in_threadpool(job, None)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(limiter.executor, job, limiter.check)
+    except Cancelled:
+        raise Busy(SHUTTING_DOWN, RETRY_AFTER_SECONDS) from None

@@ -1,0 +1,91 @@
+"""The app's own bounded thread pools, so one kind of work cannot take another's threads.
+
+- `run(heavy, fn, ...)`: parsing, decoding and preprocessing request bodies, for HTTP and the
+  live channel. Heavy work (an image file, a body over `LIGHT_BODY_BYTES`) runs on the decode
+  pool, `max_decodes` threads (default 2): more wait their turn holding only their bytes, so at
+  most that many big images are in memory at once. Light work (a drawing's pixels) runs on the
+  drawing path's threads and never queues behind an upload; if it turns out to hold an image
+  over `LIGHT_PIXELS`, `fn` raises `NeedsDecodePool` and is run again on the decode pool.
+  `fn` is called with `decode_pool=True/False` as its last argument. The event loop never decodes.
+- `once(key, fn, ...)`: results computed once and shared (the t-SNE map, a layer's top examples):
+  the first caller runs `fn` on a pool of its own (`ONCE_THREADS`); concurrent callers await the
+  same asyncio future on the event loop, holding no thread (single flight).
+- Long jobs (occlusion, SmoothGrad, Integrated Gradients, filter patterns) have their pool in
+  `app.jobs.JobLimiter`; the drawing path (predict, activations, Grad-CAM) keeps anyio's default
+  thread pool to itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from app.errors import Busy
+
+LIGHT_BODY_BYTES = 128 * 1024  # a 28x28 or 64x48x3 drawing as JSON pixels is well under this
+LIGHT_PIXELS = 512 * 512  # a canvas export (280x280) decodes with the drawing path; a photo does not
+
+
+class NeedsDecodePool(Exception):
+    """Raised by light work that found a big image: run it again on the decode pool."""
+
+# Shared results are rare (once per model or layer), so two threads: one long t-SNE never
+# holds up another model's or layer's first request completely.
+ONCE_THREADS = 2
+
+
+class Executors:
+    def __init__(self, max_decodes: int) -> None:
+        self._decode = ThreadPoolExecutor(max_decodes, thread_name_prefix="decode")
+        self._once = ThreadPoolExecutor(ONCE_THREADS, thread_name_prefix="once")
+        self._flights: dict[Hashable, asyncio.Future] = {}
+
+    async def run(self, heavy: bool, fn: Callable[..., Any], *args: Any) -> Any:
+        if not heavy:
+            try:
+                return await run_in_threadpool(fn, *args, False)
+            except NeedsDecodePool:
+                pass
+        return await asyncio.get_running_loop().run_in_executor(self._decode, functools.partial(fn, *args, True))
+
+    async def once(self, key: Hashable, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)` for the first caller with this key; the callers that come while it runs get
+        the same result (or exception) without running it again."""
+        flight = self._flights.get(key)
+        if flight is None:
+            loop = asyncio.get_running_loop()
+            flight = self._flights[key] = loop.create_future()
+            work = loop.run_in_executor(self._once, functools.partial(fn, *args))
+            work.add_done_callback(functools.partial(self._land, key, flight))
+        # shield: a caller that goes away (cancelled) must not cancel the others' result.
+        return await asyncio.shield(flight)
+
+    def _land(self, key: Hashable, flight: asyncio.Future, work: asyncio.Future) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if flight.done():  # already answered by `abandon` at shutdown
+            return
+        if work.cancelled():
+            flight.cancel()
+        elif work.exception() is not None:
+            flight.set_exception(work.exception())
+        else:
+            flight.set_result(work.result())
+
+    def abandon(self, detail: str) -> None:
+        """At shutdown: answer everyone still waiting with 503 (the computation is left to finish)."""
+        for flight in self._flights.values():
+            if not flight.done():
+                flight.set_exception(Busy(detail, retry_after=5))
+                flight.exception()  # marks it retrieved: no "never retrieved" warning without waiters
+        self._flights.clear()
+
+    def shutdown(self) -> None:
+        """No new work; queued work is dropped; running work finishes on its own thread."""
+        self._decode.shutdown(wait=False, cancel_futures=True)
+        self._once.shutdown(wait=False, cancel_futures=True)
