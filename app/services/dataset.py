@@ -1,7 +1,9 @@
 """Dataset views for the API and the CLI: top examples, nearest neighbours, the t-SNE map.
 
 The reference set's features are computed once per layer (`ReferenceStore`); rankings and the
-map are cached on disk per model file, reference set and layer.
+map are cached on disk per model file, reference set and layer. Concurrent first requests for
+one of them await a single computation on the executors' own threads (`Executors.once`), holding
+no thread of the drawing path.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from PIL import Image
 from app.cache import ArrayCache, cache_key
 from app.encoding import ArrayOptions, png_data_url
 from app.errors import InvalidOption, NotFound
+from app.executors import Executors
 from app.reference import ReferenceStore
 from app.registry import ServedModel
 from app.services.analysis import response_head
@@ -65,26 +68,43 @@ class DatasetViews:
             "png": reference.thumbnails[index],
         }
 
+    @staticmethod
+    def _top_key(served: ServedModel, layer: str) -> str:
+        return cache_key(served.file_hash, served.card.extra.get("reference"), layer, "top-units")
+
+    def _map_key(self, served: ServedModel) -> tuple[str, str]:
+        layer = self.map_layer(served)
+        return layer, cache_key(served.file_hash, served.card.extra.get("reference"), layer, "tsne")
+
     def top_units(self, served: ServedModel, layer: str) -> dict:
         """Every unit's top-64 reference images for a layer, cached on disk by the CLI or first use."""
-        key = cache_key(served.file_hash, served.card.extra.get("reference"), layer, "top-units")
-        cached = self.cache.get(key)
+        units = served.graph.layers.units(layer)
+        cached = self.cache.get(self._top_key(served, layer), {"indices": (units, None), "values": (units, None)})
         if cached is None:
             indices, values = dataset.top_units(self.references.features(served, layer, "units"), MAX_K)
             cached = {"indices": indices, "values": values}
-            self.cache.put(key, cached)
+            self.cache.put(self._top_key(served, layer), cached)
         return cached
 
     def embedding(self, served: ServedModel) -> dict:
-        """The map, computed once per model and process (about 15 s for 3,000 images), then cached."""
-        layer = self.map_layer(served)
-        key = cache_key(served.file_hash, served.card.extra.get("reference"), layer, "tsne")
-        with self.references.single_flight(key):
-            cached = self.cache.get(key)
-            if cached is None:
-                cached = {"points": dataset.embed(self.references.features(served, layer, "flat"))}
-                self.cache.put(key, cached)
+        """The map, computed once per model (about 15 s for 3,000 images), then cached."""
+        layer, key = self._map_key(served)
+        cached = self.cache.get(key, {"points": (len(self.references.get(served).labels), 2)})
+        if cached is None:
+            cached = {"points": dataset.embed(self.references.features(served, layer, "flat"))}
+            self.cache.put(key, cached)
         return {"layer": layer, "points": cached["points"]}
+
+    async def shared_top_units(self, executors: Executors, served: ServedModel, layer: str) -> dict:
+        key = self._top_key(served, layer)
+        return self.cache.recall(key) or await executors.once(key, self.top_units, served, layer)
+
+    async def shared_embedding(self, executors: Executors, served: ServedModel) -> dict:
+        layer, key = self._map_key(served)
+        cached = self.cache.recall(key)
+        if cached is not None:
+            return {"layer": layer, "points": cached["points"]}
+        return await executors.once(key, self.embedding, served)
 
     def _features_of(self, served: ServedModel, model_input: np.ndarray, layer: str, arrays: ArrayOptions):
         """The response head for `model_input`, and its features in `layer`."""
@@ -93,8 +113,8 @@ class DatasetViews:
         return head, served.graph.feature(result, layer).reshape(-1)
 
     # --------------------------------------------------------------- responses
-    def top_examples(self, served: ServedModel, layer: str, unit: int, k: int) -> dict:
-        top = self.top_units(served, layer)
+    def top_examples(self, served: ServedModel, layer: str, unit: int, k: int, top: dict) -> dict:
+        """`top`: the layer's `top_units`."""
         return {
             "layer": layer,
             "unit": unit,
@@ -112,8 +132,8 @@ class DatasetViews:
             "neighbors": [{**self.thumbnail(served, i), "distance": float(d)} for i, d in zip(indices, distances)],
         }
 
-    def reference_map(self, served: ServedModel, arrays: ArrayOptions) -> dict:
-        mapped = self.embedding(served)
+    def reference_map(self, served: ServedModel, arrays: ArrayOptions, mapped: dict) -> dict:
+        """`mapped`: the model's `embedding`."""
         return {
             "layer": mapped["layer"],
             "method": "tsne",
@@ -121,8 +141,8 @@ class DatasetViews:
             "labels": [int(label) for label in self.references.get(served).labels],
         }
 
-    def place(self, served: ServedModel, model_input: np.ndarray, arrays: ArrayOptions) -> dict:
-        mapped = self.embedding(served)
+    def place(self, served: ServedModel, model_input: np.ndarray, arrays: ArrayOptions, mapped: dict) -> dict:
+        """`mapped`: the model's `embedding`."""
         head, query = self._features_of(served, model_input, mapped["layer"], arrays)
         point, indices = dataset.place(self.references.features(served, mapped["layer"], "flat"), mapped["points"], query)
         return {**head, "point": [float(point[0]), float(point[1])], "neighbors": [int(i) for i in indices]}

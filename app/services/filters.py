@@ -39,35 +39,44 @@ class FilterPatterns:
         resolved = options.resolved(served.graph)  # "auto" and what it means share one entry
         return cache_key(served.file_hash, served.graph.input_range, layer, resolved.model_dump(), scope)
 
+    @staticmethod
+    def _expect(served: ServedModel, count: int) -> dict:
+        """What a cached entry of `count` patterns must hold (anything else is recomputed)."""
+        return {"patterns": (count, *served.graph.input_shape), "activations": (count,)}
+
+    def _cached(self, served: ServedModel, layer: str, options: filters.Options, index: int | None) -> dict | None:
+        if index is None:
+            count = filters.channel_count(served.graph, layer)
+            return self.cache.get(self._key(served, layer, options, "atlas"), self._expect(served, count))
+        return self.cache.get(self._key(served, layer, options, f"filter-{index}"), self._expect(served, 1))
+
     def is_cached(self, served: ServedModel, layer: str, index: int | None, options: filters.Options) -> bool:
         """Whether the answer is already at hand (then it costs no long-job slot)."""
-        if self.cache.get(self._key(served, layer, options, "atlas")) is not None:
+        if self._cached(served, layer, options, None) is not None:
             return True
-        return index is not None and self.cache.get(self._key(served, layer, options, f"filter-{index}")) is not None
+        return index is not None and self._cached(served, layer, options, index) is not None
 
     def atlas(self, served: ServedModel, layer: str, options: filters.Options, progress: Progress | None = None) -> dict:
-        key = self._key(served, layer, options, "atlas")
-        cached = self.cache.get(key)
+        cached = self._cached(served, layer, options, None)
         if cached is None:
             channels = list(range(filters.channel_count(served.graph, layer)))
             images, activations = filters.patterns(served.graph, layer, channels, options, progress)
             cached = {"patterns": images, "activations": activations}
-            self.cache.put(key, cached)
+            self.cache.put(self._key(served, layer, options, "atlas"), cached)
         return cached
 
     def single(self, served: ServedModel, layer: str, index: int, options: filters.Options) -> tuple[np.ndarray, float]:
         count = filters.channel_count(served.graph, layer)
         if not 0 <= index < count:
             raise NotFound(f"Filter {index} does not exist: layer {layer!r} has filters 0 to {count - 1}.")
-        whole = self.cache.get(self._key(served, layer, options, "atlas"))
+        whole = self._cached(served, layer, options, None)
         if whole is not None:
             return whole["patterns"][index], float(whole["activations"][index])
-        key = self._key(served, layer, options, f"filter-{index}")
-        cached = self.cache.get(key)
+        cached = self._cached(served, layer, options, index)
         if cached is None:
             images, activations = filters.patterns(served.graph, layer, [index], options)
             cached = {"patterns": images, "activations": activations}
-            self.cache.put(key, cached)
+            self.cache.put(self._key(served, layer, options, f"filter-{index}"), cached)
         return cached["patterns"][0], float(cached["activations"][0])
 
     # ---------------------------------------------------------------- responses
