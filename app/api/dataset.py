@@ -113,12 +113,13 @@ def _map_key(served: ServedModel) -> tuple[str, str]:
     return layer, cache_key(served.file_hash, served.card.extra.get("reference"), layer, "tsne")
 
 
-def embedding(served: ServedModel, references: ReferenceStore, cache: ArrayCache) -> dict:
-    """The map, computed once per model (about 15 s for 3,000 images), then cached."""
+def embedding(served: ServedModel, references: ReferenceStore, cache: ArrayCache, run=lambda fn, *args: fn(*args)) -> dict:
+    """The map, computed once per model (about 15 s for 3,000 images), then cached.
+    The server passes `run=Executors.in_child`: t-SNE holds the GIL for long stretches."""
     layer, key = _map_key(served)
     cached = cache.get(key, {"points": (len(references.get(served).labels), 2)})
     if cached is None:
-        cached = {"points": dataset.embed(references.features(served, layer, "flat"))}
+        cached = {"points": run(dataset.embed, references.features(served, layer, "flat"))}
         cache.put(key, cached)
     return {"layer": layer, "points": cached["points"]}
 
@@ -136,7 +137,7 @@ async def shared_embedding(executors: Executors, served, references, cache) -> d
     cached = cache.recall(key)
     if cached is not None:
         return {"layer": layer, "points": cached["points"]}
-    return await executors.once(key, embedding, served, references, cache)
+    return await executors.once(key, embedding, served, references, cache, executors.in_child)
 
 
 @router.get("/layers/{layer_name:path}/units/{unit}/top", response_model=TopExamplesResponse, responses=ERROR_RESPONSES)
