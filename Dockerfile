@@ -19,6 +19,9 @@ COPY templates ./templates
 RUN useradd --create-home appuser && mkdir -p /app/.cache && chown appuser /app/.cache
 USER appuser
 EXPOSE 8000
-HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/health')"
+# Ready, not only alive: a container serving no model (missing or broken files) is unhealthy.
+HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/ready')"
+# SIGTERM: long jobs get CONVNET_VIS_SHUTDOWN_GRACE_SECONDS (10), the process is gone 2 s later;
+# docker stop waits 10 s by default, so give it more: docker stop -t 15.
 # Each worker loads the models once; set WORKERS to the number of cores you give the container.
 CMD ["sh", "-c", "python -m app serve --host 0.0.0.0 --port 8000 --workers ${WORKERS:-2}"]
