@@ -43,9 +43,10 @@ class NeedsDecodePool(Exception):
     """Raised by light work that found a big image: run it again on the decode pool."""
 
 
-# Shared results are rare (once per model or layer), so two threads: one long t-SNE never
-# holds up another model's or layer's first request completely.
-ONCE_THREADS = 2
+# Shared results are rare (once per model or layer) but can be long: a map's thread waits ~13 s
+# for its t-SNE child. Four threads: with two models being mapped at once, a layer's top examples
+# (about a second) still start at once.
+ONCE_THREADS = 4
 
 
 class Executors:

@@ -177,7 +177,10 @@ def test_huge_pngs_keep_memory_bounded_and_health_answering(server, huge_png):
     print(f"health: {len(latencies)} polls, max {max(latencies) * 1000:.1f} ms; RSS peak +{peak / 2**20:.0f} MiB "
           f"over {baseline / 2**20:.0f} MiB")
     assert answers == ["7"] * 8
-    assert len(latencies) >= 10 and max(latencies) < 0.1, latencies
+    # Decoding on the event loop stalled it for seconds (7.5 s for two such files before). On a
+    # shared 2-core machine the scheduler alone can delay one poll: 1 in 50 may pass 100 ms, none 1 s.
+    assert len(latencies) >= 10 and sum(latency > 0.1 for latency in latencies) <= len(latencies) // 50, latencies
+    assert max(latencies) < 1.0, latencies
     assert peak < DECODE_MEMORY_BOUND, f"RSS rose by {peak / 2**20:.0f} MiB"
 
 

@@ -86,8 +86,9 @@ async def get_model_input(
 ) -> np.ndarray:
     """The exact `[H, W, C]` array the model will see, from any of the three body forms.
 
-    Only reading the body happens on the event loop; parsing, decoding and preprocessing run
-    on the app's bounded decode pool."""
+    Only reading the body happens on the event loop; parsing, decoding and preprocessing run off
+    it (`Executors.run`): image files and large bodies on the bounded decode pool, a drawing's
+    pixels with the drawing path."""
     body = await read_body(request, settings)
     heavy = not body.is_json or len(body.data) > LIGHT_BODY_BYTES
     return await executors.run(
