@@ -11,7 +11,7 @@ from app.encoding import ArrayOptions, png_data_url
 from app.errors import InvalidOption
 from app.registry import ServedModel
 from app.services.analysis import response_head
-from app.viz.base import Method, MethodOptions, Progress, normalise, resolve_class
+from app.viz.base import Method, MethodOptions, Progress, check_class, normalise
 from app.viz.methods import METHODS
 
 
@@ -37,17 +37,16 @@ def explain(
     arrays: ArrayOptions,
     progress: Progress | None = None,
 ) -> dict:
-    """Predict, resolve the class, attribute, and add the overlay picture."""
-    probabilities = served.graph.probabilities(model_input[None])[0]
-    target = resolve_class(served.graph, class_index, probabilities)
-    attribution = method.attribute(served.graph, model_input, target, options, progress)
+    """Attribute (the method predicts in the same pass), and add the overlay picture."""
+    attribution = method.attribute(served.graph, model_input, class_index, options, progress)
+    target = attribution.target
     # Occlusion's heatmap is in signed probability units; the picture shows its positive part.
     picture = overlay(model_input, normalise(attribution.heatmap), served.card.input_range)
     return {
-        **response_head(served, model_input, probabilities, arrays),
+        **response_head(served, model_input, target.probabilities, arrays),
         "method": method.name,
-        "class_index": target,
-        "label": served.card.classes[target],
+        "class_index": target.class_index,
+        "label": served.card.classes[target.class_index],
         method.raw_field: arrays.encode(attribution.raw),
         "heatmap": arrays.encode(attribution.heatmap),
         "overlay": png_data_url(picture),
@@ -59,6 +58,7 @@ def job(served: ServedModel, model_input: np.ndarray, method: Method, values: di
     """Options checked now; the work as `job(progress)` for a thread or a progress stream."""
     options = prepare(served, method, values)
     class_index = values.get("class_index")
+    check_class(served.graph, class_index)
 
     def run(progress: Progress | None) -> dict:
         return explain(served, model_input, method, options, class_index, arrays, progress)

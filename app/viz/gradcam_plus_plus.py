@@ -22,17 +22,17 @@ from app.viz.gradients import layer_gradients
 
 
 def attribute(
-    graph: ModelGraph, model_input: np.ndarray, class_index: int, options: Options, progress: Progress | None = None
+    graph: ModelGraph, model_input: np.ndarray, class_index: int | None, options: Options, progress: Progress | None = None
 ) -> Attribution:
-    feature_map, gradient, _ = layer_gradients(graph, options.layer, model_input[None], class_index)
-    activations, g = feature_map[0].astype(np.float64), gradient[0].astype(np.float64)
+    result = layer_gradients(graph, options.layer, model_input[None], class_index)
+    activations, g = result.feature_map[0].astype(np.float64), result.gradient[0].astype(np.float64)
     g2, g3 = g**2, g**3
     denominator = 2.0 * g2 + activations.sum(axis=(0, 1), keepdims=True) * g3
     safe = np.where(np.abs(denominator) > 1e-12, denominator, 1.0)
     alpha = np.where(np.abs(denominator) > 1e-12, g2 / safe, 0.0)
     weights = (alpha * np.maximum(g, 0.0)).sum(axis=(0, 1))
     raw = weighted_map(activations.astype(np.float32), weights.astype(np.float32))
-    return class_map(graph, raw, options.layer)
+    return class_map(graph, raw, options.layer, result.target)
 
 
 METHOD = Method(

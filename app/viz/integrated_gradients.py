@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from app.graph import ModelGraph
-from app.viz.base import Attribution, Method, MethodOptions, Progress, batch_size, normalise
+from app.viz.base import Attribution, Method, MethodOptions, Progress, batch_size, normalise, predict_target
 from app.viz.gradients import input_gradients
 
 BATCH = 32
@@ -29,8 +29,9 @@ class Options(MethodOptions):
 
 
 def attribute(
-    graph: ModelGraph, model_input: np.ndarray, class_index: int, options: Options, progress: Progress | None = None
+    graph: ModelGraph, model_input: np.ndarray, class_index: int | None, options: Options, progress: Progress | None = None
 ) -> Attribution:
+    target = predict_target(graph, model_input, class_index)
     low, high = graph.input_range
     baseline_value = low + options.baseline * (high - low)
     baseline = np.full_like(model_input, baseline_value)
@@ -41,7 +42,8 @@ def attribute(
     for start in range(0, len(alphas), size):
         chunk = alphas[start : start + size]
         path = baseline[None] + chunk[:, None, None, None] * (model_input - baseline)[None]
-        gradients[start : start + len(chunk)], scores[start : start + len(chunk)] = input_gradients(graph, path, class_index)
+        result = input_gradients(graph, path, target.class_index)
+        gradients[start : start + len(chunk)], scores[start : start + len(chunk)] = result.gradient, result.score
         if progress:
             progress(start + len(chunk), len(alphas))
     average = (gradients[:-1] + gradients[1:]).sum(axis=0) / (2.0 * options.steps)
@@ -49,6 +51,7 @@ def attribute(
     return Attribution(
         raw=attributions,
         heatmap=normalise(np.abs(attributions).sum(axis=-1)),
+        target=target,
         extras={
             "steps": options.steps,
             "baseline": baseline_value,
