@@ -45,6 +45,28 @@ def test_each_endpoint_answers_what_its_method_computes(client, mnist, name):
         assert body[key] == pytest.approx(value), key
 
 
+@pytest.mark.parametrize("name", ["gradcam", "gradcam++", "layercam", "gradient"])
+def test_one_pass_methods_predict_and_explain_in_one_compiled_call(client, mnist, monkeypatch, name):
+    """The top class, its probabilities and the gradients come from the method's own call: no
+    separate forward pass for the prediction."""
+    from app.encoding import ArrayOptions
+    from app.services import explanations
+
+    served = client.app.state.registry.get("mnist-convnet")
+    x = (mnist[0][3] / 255.0).astype("float32")[..., None]
+    expected = served.graph.probabilities(x[None])[0]
+
+    def refuse(*args):
+        raise AssertionError("a separate forward pass")
+
+    monkeypatch.setattr(served.graph.runner, "probabilities", refuse)
+    monkeypatch.setattr(served.graph.runner, "run", refuse)
+    method = METHODS[name]
+    body = explanations.explain(served, x, method, method.options().resolved(served.graph), None, ArrayOptions())
+    assert body["class_index"] == int(np.argmax(expected))
+    np.testing.assert_allclose(body["prediction"]["probabilities"], expected, rtol=1e-5)
+
+
 def test_the_method_list_is_the_table(client):
     listed = {m["name"]: m for m in client.get("/api/methods").json()["methods"]}
     assert list(listed) == list(METHODS)
@@ -63,6 +85,47 @@ def test_the_schema_carries_each_option_with_its_bounds(client):
     assert parameters["samples"]["minimum"] == 1 and parameters["samples"]["maximum"] == 256
     assert parameters["steps"]["maximum"] == 512 and parameters["baseline"]["maximum"] == 1
     assert {"method", "class_index", "absolute", "noise_level", "seed", "stream"} <= set(parameters)
+    for endpoint in ("gradcam", "occlusion", "saliency"):
+        path = client.get("/openapi.json").json()["paths"][f"/api/models/{{model_id}}/{endpoint}"]["post"]
+        names = {p["name"]: p["schema"] for p in path["parameters"]}
+        assert {"fields", "faithfulness", "faithfulness_steps"} <= set(names), endpoint
+        assert names["faithfulness_steps"]["minimum"] == 2 and names["faithfulness_steps"]["maximum"] == 256
+
+
+@pytest.mark.parametrize("endpoint,query", [("gradcam", ""), ("occlusion", ""), ("saliency", "method=gradient")])
+def test_faithfulness_on_every_endpoint(client, mnist, endpoint, query):
+    """faithfulness=true adds deletion and insertion, computed on the map the response carries."""
+    from app.viz.faithfulness import deletion_insertion
+
+    x = (mnist[0][6] / 255.0).astype("float32")
+    params = dict(p.split("=") for p in query.split("&") if p)
+    body = post(client, "mnist-convnet", endpoint, x, faithfulness="true", faithfulness_steps=8, **params)
+    graph = client.app.state.registry.get("mnist-convnet").graph
+    expected = deletion_insertion(graph, x[..., None], body["class_index"], arr(body["heatmap"]), 8)
+    assert body["faithfulness"]["steps"] == 8 and len(body["faithfulness"]["fractions"]) == 9
+    for name in ("deletion", "insertion"):
+        assert body["faithfulness"][name]["auc"] == pytest.approx(expected[name]["auc"], abs=1e-6)
+        np.testing.assert_allclose(body["faithfulness"][name]["curve"], expected[name]["curve"], atol=1e-6)
+    assert "faithfulness" not in post(client, "mnist-convnet", endpoint, x, **params)
+
+
+@pytest.mark.parametrize(
+    "endpoint,fields,sent",
+    [
+        ("gradcam", "heatmap", {"heatmap"}),
+        ("gradcam", "raw,overlay", {"raw", "overlay"}),
+        ("occlusion", "grid", {"grid"}),
+        ("occlusion", "raw,input", {"grid", "input"}),
+        ("saliency", "prediction", {"prediction"}),
+    ],
+)
+def test_fields_leave_out_what_is_not_asked_for(client, mnist, endpoint, fields, sent):
+    x = (mnist[0][1] / 255.0).astype("float32")
+    full = post(client, "mnist-convnet", endpoint, x)
+    body = post(client, "mnist-convnet", endpoint, x, fields=fields)
+    parts = {"input", "prediction", "raw", "grid", "heatmap", "overlay"}
+    assert set(body) & parts == sent
+    assert body == {key: value for key, value in full.items() if key not in parts - sent}
 
 
 def test_occlusion_defaults(client, mnist):
@@ -121,6 +184,11 @@ PIXELS = {"json": {"pixels": np.zeros((28, 28)).tolist()}}
         ("saliency", "method=integrated_gradients&steps=0", 422),
         ("saliency", "method=integrated_gradients&steps=100000", 422),
         ("saliency", "method=integrated_gradients&baseline=2", 422),
+        ("gradcam", "fields=heatmap,pixels", 422),
+        ("occlusion", "fields=raw,map", 422),
+        ("gradcam", "faithfulness=maybe", 422),
+        ("saliency", "faithfulness=true&faithfulness_steps=1", 422),
+        ("occlusion", "faithfulness_steps=100000", 422),
     ],
 )
 def test_bad_options(client, endpoint, query, status):
