@@ -184,6 +184,8 @@ PIXELS = {"json": {"pixels": np.zeros((28, 28)).tolist()}}
         ("saliency", "method=integrated_gradients&steps=0", 422),
         ("saliency", "method=integrated_gradients&steps=100000", 422),
         ("saliency", "method=integrated_gradients&baseline=2", 422),
+        ("saliency", "method=integrated_gradients&tolerance=0", 422),
+        ("gradcam", "method=gradcam%2B%2B&normalise_alpha=sometimes", 422),
         ("gradcam", "fields=heatmap,pixels", 422),
         ("occlusion", "fields=raw,map", 422),
         ("gradcam", "faithfulness=maybe", 422),

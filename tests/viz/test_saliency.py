@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 from scipy.stats import spearmanr
 
 from app.graph import ModelGraph
+from app.viz.methods import METHODS
 from tests.conftest import MODELS_DIR
 from tests.viz.conftest import digit, explain
 
@@ -56,6 +58,30 @@ def test_integrated_gradients_completeness(convnet, keras_models, mnist):
         total = float(result.raw.sum())
         assert abs(total - difference) <= 0.01 * abs(difference), (total, difference)
         assert abs(result.extras["score_difference"] - difference) <= 1e-4 * abs(difference)
+
+
+def test_integrated_gradients_adaptive_steps_reach_the_tolerance(convnet, mnist):
+    """tolerance doubles the steps until the completeness gap is under it; the map is then exactly
+    the fixed-step map at the step count reached (the doubled grids reuse the same points)."""
+    x = digit(mnist, 36)  # the largest gap at 64 steps among the first 100 test digits (issue 15)
+    fixed = explain(convnet, "integrated_gradients", x, 3, steps=8)
+    adaptive = explain(convnet, "integrated_gradients", x, 3, steps=8, tolerance=0.002)
+    extras = adaptive.extras
+    assert extras["steps"] > 8 and extras["completeness_gap"] <= 0.002 < fixed.extras["completeness_gap"]
+    gap = abs(extras["attribution_sum"] - extras["score_difference"]) / abs(extras["score_difference"])
+    assert extras["completeness_gap"] == pytest.approx(gap)
+    same = explain(convnet, "integrated_gradients", x, 3, steps=extras["steps"])
+    np.testing.assert_allclose(adaptive.raw, same.raw, rtol=1e-5, atol=1e-7)
+    seen = []
+    entry = METHODS["integrated_gradients"]
+    entry.attribute(convnet, x, 3, entry.options(steps=8, tolerance=0.002), lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (extras["steps"] + 1, extras["steps"] + 1)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_integrated_gradients_tolerance_stops_at_the_step_limit(convnet, mnist):
+    result = explain(convnet, "integrated_gradients", digit(mnist, 36), 3, steps=300, tolerance=1e-9)
+    assert result.extras["steps"] == 300  # doubling would pass 512
 
 
 def test_smoothgrad_is_seeded_and_reduces_to_the_gradient_without_noise(convnet, mnist):
