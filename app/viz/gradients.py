@@ -10,6 +10,13 @@ probabilities and, when no class was asked for (`class_index=None`), each image'
 chosen inside the call. Explaining the top class therefore costs one call into TensorFlow, not a
 prediction followed by a gradient. The concrete function is called directly: the polymorphic
 `tf.function` would match the signature again on every call.
+
+`guided=True` differentiates through guided ReLUs (Springenberg et al. 2015, "Striving for
+Simplicity: The All Convolutional Net", eq. 5 / figure 1): a ReLU passes the gradient back only
+where both its input and the incoming gradient are positive. The served model is not touched
+(Keras 3 trap 3: setting an activation changes `model(x)` but not traced functions): the model is
+traced a second time with every ReLU activation replaced by a linear twin of its layer, sharing
+its weights' values, followed by a `tf.custom_gradient` ReLU.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import tensorflow as tf
 from app.errors import InvalidOption
 from app.graph import FunctionKey, ModelGraph
 from app.graph.runner import probabilities_of
+from app.graph.trace import TracedGraph, trace
 from app.viz.base import Target, check_class
 
 TOP = -1  # the class index tensor's value for "each image's own top-1 class"
@@ -31,7 +39,7 @@ TOP = -1  # the class index tensor's value for "each image's own top-1 class"
 
 @dataclass(frozen=True)
 class InputGradients(FunctionKey):
-    pass
+    guided: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,11 +82,51 @@ def _call(function: Callable, images: np.ndarray, class_index: int | None, graph
     return function(tf.convert_to_tensor(images, tf.float32), tf.constant(index, tf.int32))
 
 
-def input_gradients(graph: ModelGraph, images: np.ndarray, class_index: int | None) -> GradientPass:
-    """d score / d input [N, H, W, C] for a batch, with the scores and the prediction."""
+@tf.custom_gradient
+def _guided_relu(x):
+    def backward(upstream):
+        return upstream * tf.cast(x > 0, upstream.dtype) * tf.cast(upstream > 0, upstream.dtype)
+
+    return tf.nn.relu(x), backward
+
+
+class GuidedReLU(keras.layers.Layer):
+    """ReLU forward; backward, only the positive gradient where the input is positive."""
+
+    def call(self, inputs):
+        return _guided_relu(inputs)
+
+
+def _is_plain_relu(layer) -> bool:
+    if isinstance(layer, keras.layers.ReLU):
+        config = layer.get_config()
+        return config["max_value"] is None and not config["negative_slope"] and not config["threshold"]
+    return isinstance(layer, keras.layers.Activation) and layer.activation is keras.activations.relu
+
+
+def _guided_call(layer, args: list, kwargs: dict):
+    """A tracing rule (`app.graph.trace`): ReLUs become guided ReLUs, every other layer is called as is."""
+    if _is_plain_relu(layer):
+        return GuidedReLU()(*args)
+    if getattr(layer, "activation", None) is keras.activations.relu and layer.weights:
+        twin = type(layer).from_config({**layer.get_config(), "activation": "linear", "name": None})
+        preactivation = twin(*args, **kwargs)
+        twin.set_weights(layer.get_weights())
+        return GuidedReLU()(preactivation)
+    return layer(*args, **kwargs)
+
+
+def guided_trace(graph: ModelGraph) -> TracedGraph:
+    """The model traced again with guided ReLUs (built once per model, by the function that uses it)."""
+    return trace(graph.model, graph.input_shape[:2], call_layer=_guided_call)
+
+
+def input_gradients(graph: ModelGraph, images: np.ndarray, class_index: int | None, guided: bool = False) -> GradientPass:
+    """d score / d input [N, H, W, C] for a batch, with the scores and the prediction; through
+    guided ReLUs with `guided=True`."""
 
     def build():
-        traced = graph.traced
+        traced = guided_trace(graph) if guided else graph.traced
         model = keras.Model(traced.input_tensor, [traced.output_model.outputs[0], traced.scores_model.outputs[0]])
 
         @tf.function(input_signature=_spec(graph))
@@ -93,7 +141,7 @@ def input_gradients(graph: ModelGraph, images: np.ndarray, class_index: int | No
 
         return run
 
-    outputs = _call(_compiled(graph, InputGradients(), build), images, class_index, graph)
+    outputs = _call(_compiled(graph, InputGradients(guided), build), images, class_index, graph)
     return GradientPass(*(t.numpy() for t in outputs))
 
 
