@@ -16,7 +16,7 @@ from app.viz.methods import METHODS
 from tests.conftest import arr, assert_error
 
 URL = "/api/models/{}/{}"
-FAST = {"smoothgrad": {"samples": 8}, "integrated_gradients": {"steps": 16}}
+FAST = {"smoothgrad": {"samples": 8}, "integrated_gradients": {"steps": 16}, "rise": {"masks": 64}}
 
 
 def post(client, model_id, endpoint, pixels, **params):
@@ -76,6 +76,9 @@ def test_the_method_list_is_the_table(client):
         assert set(entry["options"]) == set(method.options.model_fields)
     assert listed["gradcam++"]["params"] == {"method": "gradcam++"} and listed["occlusion"]["params"] == {}
     assert listed["smoothgrad"]["options"]["samples"]["maximum"] == 256
+    for name in ("guided_backprop", "guided_gradcam"):  # the page shows it next to the map
+        assert "Adebayo" in listed[name]["warning"]
+    assert all(listed[name].get("warning") is None for name in ("gradcam", "scorecam", "rise"))
 
 
 def test_the_schema_carries_each_option_with_its_bounds(client):
@@ -186,6 +189,13 @@ PIXELS = {"json": {"pixels": np.zeros((28, 28)).tolist()}}
         ("saliency", "method=integrated_gradients&baseline=2", 422),
         ("saliency", "method=integrated_gradients&tolerance=0", 422),
         ("gradcam", "method=gradcam%2B%2B&normalise_alpha=sometimes", 422),
+        ("gradcam", "method=scorecam&max_channels=0", 422),
+        ("gradcam", "method=scorecam&max_channels=129", 422),
+        ("saliency", "method=rise&masks=0", 422),
+        ("saliency", "method=rise&masks=100000", 422),
+        ("saliency", "method=rise&cell=1", 422),
+        ("saliency", "method=rise&probability=0", 422),
+        ("saliency", "method=rise&probability=1.5", 422),
         ("gradcam", "fields=heatmap,pixels", 422),
         ("occlusion", "fields=raw,map", 422),
         ("gradcam", "faithfulness=maybe", 422),
