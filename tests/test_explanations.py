@@ -142,6 +142,12 @@ def test_overlay_is_a_png_over_the_input(client, mnist):
     assert body["overlay"].startswith("data:image/png;base64,")
     image = Image.open(io.BytesIO(base64.b64decode(body["overlay"].split(",", 1)[1])))
     assert image.format == "PNG" and image.size == (224, 224) and image.mode == "RGB"
+    # the directly written PNG holds exactly the picture colormap.overlay draws
+    from app.colormap import overlay
+
+    heatmap = arr(body["heatmap"])
+    expected = overlay(arr(body["input"]), heatmap / heatmap.max(), (0.0, 1.0))
+    np.testing.assert_array_equal(np.asarray(image), np.asarray(expected))
 
 
 def test_progress_stream_ends_with_the_same_result(client, mnist):

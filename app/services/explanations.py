@@ -13,8 +13,8 @@ from collections.abc import Callable
 import numpy as np
 from pydantic import Field
 
-from app.colormap import overlay
-from app.encoding import ArrayOptions, png_data_url
+from app.colormap import enlargement, overlay_pixels
+from app.encoding import ArrayOptions, enlarged_png_data_url
 from app.errors import InvalidOption
 from app.registry import ServedModel
 from app.services.analysis import response_head
@@ -87,7 +87,8 @@ def explain(
         answer["heatmap"] = arrays.encode(attribution.heatmap)
     if "overlay" in parts:
         # Occlusion's heatmap is in signed probability units; the picture shows its positive part.
-        answer["overlay"] = png_data_url(overlay(model_input, normalise(attribution.heatmap), served.card.input_range))
+        pixels = overlay_pixels(model_input, normalise(attribution.heatmap), served.card.input_range)
+        answer["overlay"] = enlarged_png_data_url(pixels, enlargement(*pixels.shape[:2]))
     if response.faithfulness:
         answer["faithfulness"] = deletion_insertion(
             graph, model_input, target.class_index, attribution.heatmap, response.faithfulness_steps
