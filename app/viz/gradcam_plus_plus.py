@@ -13,7 +13,8 @@ The common factor exp(S) of the weights is left out, as in tf-keras-vis: it scal
 `normalise_alpha=true` divides alpha by its spatial sum per channel before weighting, as
 tf-keras-vis 0.8.7 (`GradcamPlusPlus`) does; its maps then equal tf-keras-vis's. Eq. 19 as
 written stays the default: the normalisation is not in the paper, and on small maps the two can
-disagree even in sign (on mnist-convnet's conv3 their correlation has a median of 0.90).
+disagree even in sign (on mnist-convnet's conv3, over the first 100 test digits, their maps
+correlate at a median of 0.85 and at -0.45 for test digit 43).
 """
 
 from __future__ import annotations
