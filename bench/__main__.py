@@ -169,6 +169,7 @@ def functional_logits_clone(model):
 
 def bench_scorecam(url: str, model_id: str, repeats: int, report: Report) -> None:
     """Issue 15: batched Score-CAM over HTTP vs tf-keras-vis's Scorecam in process (same layer, all channels)."""
+    import keras
     from tf_keras_vis.scorecam import Scorecam
     from tf_keras_vis.utils.scores import CategoricalScore
 
@@ -186,6 +187,7 @@ def bench_scorecam(url: str, model_id: str, repeats: int, report: Report) -> Non
 
     image = digits[0][..., None]
     class_index = int(np.argmax(graph.probabilities(image[None])[0]))
+    keras.utils.disable_interactive_logging()  # its Model.predict would print a progress bar on every call
     score_cam = Scorecam(functional_logits_clone(graph.model))
     report.add("baseline: tf-keras-vis Scorecam (in-process)", timed(
         lambda: score_cam(CategoricalScore(class_index), image[None], penultimate_layer=layer), max(5, repeats // 2), warmup=2))

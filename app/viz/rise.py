@@ -2,7 +2,7 @@
 Black-box Models" (BMVC), section 3, eq. 6 with the masks of section 3.2:
 
 N binary grids of `cell` x `cell` cells, each cell kept with probability p, are upsampled
-bilinearly (half-pixel centres) to (cell + 1) x the cell size (ceil(H / cell), likewise W) and
+bilinearly (`app.viz.resize`: pixel centres aligned) to (cell + 1) x the cell size (ceil(H / cell), likewise W) and
 cropped to H x W at a random shift of up to one cell, which gives smooth masks M_i in [0, 1]. With
 the input seen through each mask, x_i = low + (x - low) * M_i (x * M_i for inputs starting at 0,
 as in the paper), the saliency is
@@ -24,6 +24,7 @@ from pydantic import Field
 
 from app.graph import ModelGraph
 from app.viz.base import Attribution, Method, MethodOptions, Progress, batch_size, normalise, predict_target
+from app.viz.resize import bilinear_matrix
 
 BATCH = 128
 MAX_MASKS = 10_000
@@ -34,18 +35,6 @@ class Options(MethodOptions):
     cell: int = Field(7, ge=2, le=64, description="mask grid side in cells (2 to 64; the paper's s = 7)")
     probability: float = Field(0.5, gt=0, le=1, description="probability that a cell is kept (the paper's p = 0.5)")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed of the masks")
-
-
-def interpolation_matrix(cells: int, size: int) -> np.ndarray:
-    """[size, cells]: bilinear weights, half-pixel centres, edges clamped."""
-    source = np.clip((np.arange(size) + 0.5) * cells / size - 0.5, 0, cells - 1)
-    lower = np.floor(source).astype(int)
-    upper = np.minimum(lower + 1, cells - 1)
-    weight = source - lower
-    matrix = np.zeros((size, cells))
-    np.add.at(matrix, (np.arange(size), lower), 1 - weight)
-    np.add.at(matrix, (np.arange(size), upper), weight)
-    return matrix
 
 
 @dataclass
@@ -65,8 +54,8 @@ class MaskSampler:
         cell_height, cell_width = -(-height // options.cell), -(-width // options.cell)
         grids = (rng.random((options.masks, options.cell, options.cell)) < options.probability).astype(np.float64)
         shifts = np.stack([rng.integers(0, cell_height, options.masks), rng.integers(0, cell_width, options.masks)], axis=1)
-        rows = interpolation_matrix(options.cell, (options.cell + 1) * cell_height)
-        cols = interpolation_matrix(options.cell, (options.cell + 1) * cell_width)
+        rows = bilinear_matrix(options.cell, (options.cell + 1) * cell_height)
+        cols = bilinear_matrix(options.cell, (options.cell + 1) * cell_width)
         return cls(grids, shifts, rows, cols, height, width)
 
     def masks(self, start: int, stop: int) -> np.ndarray:

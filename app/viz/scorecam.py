@@ -25,7 +25,7 @@ from app.errors import InvalidOption
 from app.graph import ModelGraph
 from app.viz import gradcam
 from app.viz.base import Attribution, Method, Progress, Target, batch_size, check_class
-from app.viz.resize import upsample
+from app.viz.resize import upsample_stack
 
 BATCH = 64
 
@@ -51,7 +51,7 @@ class Options(gradcam.Options):
 
 def channel_masks(feature_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """[h, w, k] -> [k, H, W]: each channel upsampled, then min-max normalised to [0, 1]."""
-    masks = np.stack([upsample(feature_map[..., k], size) for k in range(feature_map.shape[-1])])
+    masks = upsample_stack(np.moveaxis(feature_map, -1, 0), size)
     low = masks.min(axis=(1, 2), keepdims=True)
     spread = masks.max(axis=(1, 2), keepdims=True) - low
     return np.where(spread > 1e-12, (masks - low) / np.where(spread > 1e-12, spread, 1.0), 0.0).astype(np.float32)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from app.graph import ModelGraph
-from app.viz.rise import MaskSampler, Options, interpolation_matrix
+from app.viz.resize import bilinear_matrix
+from app.viz.rise import MaskSampler, Options
 from tests.viz.conftest import digit, explain
 
 
@@ -51,7 +52,7 @@ def test_masks_are_smooth_shifted_binary_grids():
     assert masks.mean() == pytest.approx(0.3, abs=0.01)
     np.testing.assert_array_equal(MaskSampler.draw(28, 28, options).masks(100, 110), masks[100:110])
     # bilinear weights: each row sums to 1, and cell centres map onto the cells
-    matrix = interpolation_matrix(7, 32)
+    matrix = bilinear_matrix(7, 32)
     np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
     all_kept = MaskSampler.draw(28, 28, Options(masks=5, probability=1.0)).masks(0, 5)
     np.testing.assert_allclose(all_kept, 1.0)
