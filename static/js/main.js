@@ -7,6 +7,7 @@ import { DrawingPad } from "./draw.js";
 import { ExplainPanel } from "./explain.js";
 import { Inspector } from "./inspector.js";
 import { NetworkView } from "./network.js";
+import { initLessons } from "./lessons/index.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -529,6 +530,7 @@ async function start() {
   });
   $("#map-close").addEventListener("click", () => $("#map-dialog").close());
   $("#atlas-run").addEventListener("click", showAtlas);
+  initLessons({ current: () => ({ detail: state.detail, answer: state.answer, pixels: () => state.explain.currentPixels() }) });
 
   try {
     const { models } = await api.models();
