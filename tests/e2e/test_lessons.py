@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.signal import correlate2d
 
-from tests.e2e.conftest import CHROMIUM_ARGS, DIGITS, draw  # noqa: F401  (CHROMIUM_ARGS: same browser flags)
+from tests.e2e.conftest import DIGITS, draw
 
 pytestmark = pytest.mark.browser
 
