@@ -79,7 +79,9 @@ class Prepared:
     """The model's input, and for `digit` the normalisation that made it (its path and steps)."""
 
     array: np.ndarray
+    mode: PreprocessMode  # the mode used (`auto` resolved)
     digit: DigitNormalisation | None = None
+    original_size: tuple[int, int] | None = None  # (height, width) of a file reduced when decoded
 
 
 def prepare(
@@ -118,4 +120,4 @@ def prepare_explained(
             raise _wrong_size(image.shape[1], image.shape[0], input_shape)
         prepared = resize_to(image, height, width, channels)
     low, high = input_range
-    return Prepared((prepared * (high - low) + low).astype(np.float32), digit)
+    return Prepared((prepared * (high - low) + low).astype(np.float32), mode, digit)
