@@ -16,7 +16,7 @@ from PIL import Image
 from app.digits import WORK_SIDE, DigitNormalisation, digit_field, normalise, resize_plane, to_gray
 from app.errors import InvalidOption
 
-__all__ = ["PreprocessMode", "Prepared", "prepare", "prepare_explained", "resize_to", "resolve_mode", "shrink_factor", "digit_field", "to_gray"]
+__all__ = ["PreprocessMode", "Prepared", "field_to_input", "prepare", "prepare_explained", "resize_to", "resolve_mode", "shrink_factor", "digit_field", "to_gray"]
 
 
 class PreprocessMode(str, Enum):
@@ -97,6 +97,13 @@ def prepare(
     return prepare_explained(image, mode, input_shape, input_range, from_file=from_file, digits_model=digits_model).array
 
 
+def field_to_input(field: np.ndarray, input_shape: tuple[int, int, int], input_range: tuple[float, float]) -> np.ndarray:
+    """A 28x28 digit field in [0, 1] -> the model's input (its size, channels and value range)."""
+    height, width, channels = input_shape
+    low, high = input_range
+    return (resize_to(field[..., None], height, width, channels) * (high - low) + low).astype(np.float32)
+
+
 def prepare_explained(
     image: np.ndarray,
     mode: PreprocessMode,
@@ -112,8 +119,8 @@ def prepare_explained(
     digit = None
     if mode is PreprocessMode.digit:
         digit = normalise(image)
-        prepared = resize_to(digit.field[..., None], height, width, channels)
-    elif mode is PreprocessMode.resize:
+        return Prepared(field_to_input(digit.field, input_shape, input_range), mode, digit)
+    if mode is PreprocessMode.resize:
         prepared = resize_to(image, height, width, channels)
     else:
         if image.shape[:2] != (height, width):
