@@ -34,6 +34,8 @@ USER appuser
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/api/ready', timeout=2)"
+# SIGTERM: long jobs get CONVNET_VIS_SHUTDOWN_GRACE_SECONDS (10), the process is gone 2 s later;
+# docker stop waits 10 s by default, so give it more: docker stop -t 15.
 # Exec form: the server is PID 1 and gets the SIGTERM itself (a shell in between would swallow it).
 # CONVNET_VIS_WORKERS sets the worker processes: one per core you give the container.
 CMD ["python", "-m", "app", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -41,12 +41,20 @@ def input_as_rgb(model_input: np.ndarray, input_range: tuple[float, float]) -> n
     return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
 
 
-def overlay(model_input: np.ndarray, heatmap: np.ndarray, input_range: tuple[float, float]) -> Image.Image:
-    """The input in grey-scale under the coloured heatmap, enlarged to at least 224 px a side."""
+def overlay_pixels(model_input: np.ndarray, heatmap: np.ndarray, input_range: tuple[float, float]) -> np.ndarray:
+    """The input in grey-scale under the coloured heatmap: uint8 RGB at the input's size."""
     base = input_as_rgb(model_input, input_range).mean(axis=-1, keepdims=True)
     blended = (1 - HEAT_OPACITY) * base + HEAT_OPACITY * inferno(heatmap)
-    image = Image.fromarray((blended * 255).round().astype(np.uint8), "RGB")
-    factor = max(1, -(-OVERLAY_MIN_SIDE // min(image.size)))
-    if factor > 1:
-        image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
-    return image
+    return (blended * 255).round().astype(np.uint8)
+
+
+def enlargement(height: int, width: int) -> int:
+    """The whole factor that brings the shorter side to at least 224 px."""
+    return max(1, -(-OVERLAY_MIN_SIDE // min(height, width)))
+
+
+def overlay(model_input: np.ndarray, heatmap: np.ndarray, input_range: tuple[float, float]) -> Image.Image:
+    """`overlay_pixels`, enlarged pixel for pixel to at least 224 px a side."""
+    pixels = overlay_pixels(model_input, heatmap, input_range)
+    factor = enlargement(*pixels.shape[:2])
+    return Image.fromarray(pixels.repeat(factor, axis=0).repeat(factor, axis=1), "RGB")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import struct
+import zlib
 from dataclasses import dataclass
 from enum import Enum
 
@@ -73,6 +75,32 @@ def png_data_url(image: Image.Image) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1)  # 3x faster than the default, ~20% larger
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def enlarged_png_data_url(pixels: np.ndarray, factor: int) -> str:
+    """A PNG of uint8 RGB `pixels` [h, w, 3] enlarged `factor` times pixel for pixel, written directly.
+
+    Each block's first row is stored unfiltered and the other `factor - 1` with PNG's Up filter,
+    which makes them all zeros: deflate has almost nothing to do, and a 224 px overlay costs about
+    a quarter of what Pillow's encoder (which tries every filter on every row) spends on it.
+    """
+    height, width = pixels.shape[0] * factor, pixels.shape[1] * factor
+    rows = np.zeros((height, 1 + width * 3), np.uint8)
+    rows[:, 0] = 2  # Up: the row minus the row above
+    rows[::factor, 0] = 0  # None
+    rows[::factor, 1:] = pixels.repeat(factor, axis=1).reshape(pixels.shape[0], width * 3)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
+        + _png_chunk(b"IEND", b"")
+    )
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def prediction_payload(probabilities: np.ndarray, classes: list[str], top: int = 5, multilabel: bool = False) -> dict:

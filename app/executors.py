@@ -10,6 +10,10 @@
 - `once(key, fn, ...)`: results computed once and shared (the t-SNE map, a layer's top examples):
   the first caller runs `fn` on a pool of its own (`ONCE_THREADS`); concurrent callers await the
   same asyncio future on the event loop, holding no thread (single flight).
+- `in_child(fn, ...)`: `fn` in a child process, for work that holds the GIL for long stretches:
+  scikit-learn's t-SNE holds it up to 0.1 s at a time, which would stall the event loop and the
+  drawing path's threads however the threads are arranged. The child is spawned (it inherits
+  none of TensorFlow's threads), lives for that one call, and is terminated at shutdown.
 - Long jobs (occlusion, SmoothGrad, Integrated Gradients, filter patterns) have their pool in
   `app.jobs.JobLimiter`; the drawing path (predict, activations, Grad-CAM) keeps anyio's default
   thread pool to itself.
@@ -19,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import multiprocessing
+import threading
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,6 +33,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.errors import Busy
 
+SHUTTING_DOWN = "The server is shutting down. Try again in a few seconds."
+
 LIGHT_BODY_BYTES = 128 * 1024  # a 28x28 or 64x48x3 drawing as JSON pixels is well under this
 LIGHT_PIXELS = 512 * 512  # a canvas export (280x280) decodes with the drawing path; a photo does not
 
@@ -34,9 +42,11 @@ LIGHT_PIXELS = 512 * 512  # a canvas export (280x280) decodes with the drawing p
 class NeedsDecodePool(Exception):
     """Raised by light work that found a big image: run it again on the decode pool."""
 
-# Shared results are rare (once per model or layer), so two threads: one long t-SNE never
-# holds up another model's or layer's first request completely.
-ONCE_THREADS = 2
+
+# Shared results are rare (once per model or layer) but can be long: a map's thread waits ~13 s
+# for its t-SNE child. Four threads: with two models being mapped at once, a layer's top examples
+# (about a second) still start at once.
+ONCE_THREADS = 4
 
 
 class Executors:
@@ -44,6 +54,8 @@ class Executors:
         self._decode = ThreadPoolExecutor(max_decodes, thread_name_prefix="decode")
         self._once = ThreadPoolExecutor(ONCE_THREADS, thread_name_prefix="once")
         self._flights: dict[Hashable, asyncio.Future] = {}
+        self._children: set = set()  # multiprocessing pools of running in_child calls
+        self._stopping = threading.Event()
 
     async def run(self, heavy: bool, fn: Callable[..., Any], *args: Any) -> Any:
         if not heavy:
@@ -65,6 +77,24 @@ class Executors:
         # shield: a caller that goes away (cancelled) must not cancel the others' result.
         return await asyncio.shield(flight)
 
+    def in_child(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)` in a spawned child process; blocks the calling (worker) thread."""
+        if self._stopping.is_set():
+            raise Busy(SHUTTING_DOWN, retry_after=5)
+        pool = multiprocessing.get_context("spawn").Pool(1)
+        self._children.add(pool)
+        try:
+            pending = pool.apply_async(fn, args)
+            while True:
+                try:
+                    return pending.get(timeout=0.5)
+                except multiprocessing.TimeoutError:
+                    if self._stopping.is_set():
+                        raise Busy(SHUTTING_DOWN, retry_after=5) from None
+        finally:
+            self._children.discard(pool)
+            pool.terminate()
+
     def _land(self, key: Hashable, flight: asyncio.Future, work: asyncio.Future) -> None:
         if self._flights.get(key) is flight:
             del self._flights[key]
@@ -78,7 +108,8 @@ class Executors:
             flight.set_result(work.result())
 
     def abandon(self, detail: str) -> None:
-        """At shutdown: answer everyone still waiting with 503 (the computation is left to finish)."""
+        """At shutdown: answer everyone still waiting with 503 and stop the child processes."""
+        self._stop_children()
         for flight in self._flights.values():
             if not flight.done():
                 flight.set_exception(Busy(detail, retry_after=5))
@@ -87,5 +118,11 @@ class Executors:
 
     def shutdown(self) -> None:
         """No new work; queued work is dropped; running work finishes on its own thread."""
+        self._stop_children()
         self._decode.shutdown(wait=False, cancel_futures=True)
         self._once.shutdown(wait=False, cancel_futures=True)
+
+    def _stop_children(self) -> None:
+        self._stopping.set()
+        for pool in list(self._children):
+            pool.terminate()

@@ -3,8 +3,9 @@ class full of students asking for atlases cannot starve the drawing path, which 
 
 Per process: at most `max_long_jobs` run at once, on threads of their own; the next one is
 refused at once with 503 and `Retry-After` rather than queued, so no queue grows without bound.
-When the server shuts down, `cancelled` is set once the grace period is over: a job sees it at
-its next progress step (`check`) and stops.
+When the server shuts down, `stop()` runs once the grace period is over: every open progress
+stream is told at once (its `error` event does not wait for the job), and a job sees `cancelled`
+at its next progress step (`check`) and stops.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ class JobLimiter:
         # One thread per slot: a job holding a slot never waits for a thread.
         self.executor = ThreadPoolExecutor(max_jobs, thread_name_prefix="long-job")
         self.cancelled = cancelled or threading.Event()
+        self.streams: set = set()  # the asyncio queues of open progress streams (event loop only)
+
+    def stop(self) -> None:
+        """The grace period is over (on the event loop): stop every job, end every stream now."""
+        self.cancelled.set()
+        for events in list(self.streams):
+            events.put_nowait(("error", {"status": 503, "detail": SHUTTING_DOWN}))
 
     def acquire(self) -> Callable[[], None]:
         """Take a slot now or raise Busy; returns the function that gives it back."""

@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         executors = app.state.executors = Executors(settings.max_decodes)
         shutdown = GracefulShutdown(
             settings.shutdown_grace_seconds,
-            on_expiry=[long_jobs.cancelled.set, lambda: executors.abandon(SHUTTING_DOWN)],
+            on_expiry=[long_jobs.stop, lambda: executors.abandon(SHUTTING_DOWN)],
         )
         shutdown.install()
         try:

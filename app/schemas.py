@@ -213,17 +213,41 @@ class ErrorResponse(BaseModel):
     detail: str
 
 
-class Explanation(PredictResponse):
+class FaithfulnessCurve(BaseModel):
+    auc: float = Field(description="area under the curve over the fraction of pixels changed, in [0, 1]")
+    curve: list[float] = Field(description="the class probability at each fraction")
+
+
+class Faithfulness(BaseModel):
+    steps: int
+    fractions: list[float] = Field(description="fraction of the pixels changed at each point: 0, 1/steps, .., 1")
+    blur_sigma: float = Field(description="Gaussian sigma in pixels of the blurred input insertion starts from")
+    deletion: FaithfulnessCurve = Field(description="top-ranked pixels set to the fill first: lower is more faithful")
+    insertion: FaithfulnessCurve = Field(description="top-ranked pixels restored onto the blurred input first: higher is more faithful")
+
+
+class Explanation(BaseModel):
+    """Every part that `fields=` can leave out is optional; the rest is always sent."""
+
+    input: ArrayOut | None = Field(None, description="the exact [H, W, C] array fed to the model")
+    prediction: Prediction | None = None
     class_index: int
     label: str
-    heatmap: ArrayOut = Field(description="[H, W] in [0, 1] at the input size")
-    overlay: str = Field(description="data:image/png;base64 of the heatmap (inferno) over the input")
+    heatmap: ArrayOut | None = Field(None, description="[H, W] in [0, 1] at the input size")
+    overlay: str | None = Field(None, description="data:image/png;base64 of the heatmap (inferno) over the input")
+    faithfulness: Faithfulness | None = Field(None, description="with faithfulness=true: deletion and insertion (Petsiuk et al. 2018)")
 
 
 class GradcamResponse(Explanation):
     method: str
     layer: str
-    raw: ArrayOut = Field(description="[h, w]: ReLU(sum_k alpha_k A_k) at the layer's resolution, unnormalised")
+    raw: ArrayOut | None = Field(
+        None,
+        description="[h, w] at the layer's resolution, unnormalised: ReLU(sum_k w_k A_k) with each method's weights; "
+        "guided_gradcam: [H, W, C], guided backprop times the upsampled Grad-CAM heatmap",
+    )
+    channels: int | None = Field(None, description="scorecam: channels scored (all, or max_channels of the largest variance)")
+    normalise_alpha: bool | None = Field(None, description="gradcam++: alpha divided by its spatial sum per channel")
 
 
 class OcclusionResponse(Explanation):
@@ -231,12 +255,15 @@ class OcclusionResponse(Explanation):
     stride: int
     fill: float
     positions: int
-    grid: ArrayOut = Field(description="[rows, cols]: p_K(original) - p_K(occluded) per patch position")
+    grid: ArrayOut | None = Field(None, description="[rows, cols]: p_K(original) - p_K(occluded) per patch position")
 
 
 class SaliencyResponse(Explanation):
     method: str
-    raw: ArrayOut = Field(description="gradient/smoothgrad: [H, W]; integrated_gradients: [H, W, C] signed")
+    raw: ArrayOut | None = Field(
+        None,
+        description="gradient, smoothgrad, rise: [H, W]; integrated_gradients, guided_backprop: [H, W, C] signed",
+    )
     absolute: bool | None = None
     samples: int | None = None
     noise_level: float | None = None
@@ -244,6 +271,13 @@ class SaliencyResponse(Explanation):
     baseline: float | None = None
     attribution_sum: float | None = Field(None, description="integrated_gradients: sum of the attributions")
     score_difference: float | None = Field(None, description="integrated_gradients: S(input) - S(baseline)")
+    completeness_gap: float | None = Field(
+        None, description="integrated_gradients: |attribution_sum - score_difference| / |score_difference|"
+    )
+    masks: int | None = Field(None, description="rise: random masks averaged")
+    cell: int | None = Field(None, description="rise: mask grid side, in cells")
+    probability: float | None = Field(None, description="rise: probability that a cell is kept")
+    seed: int | None = None
 
 
 class FilterResponse(BaseModel):

@@ -5,8 +5,8 @@ channels (close code 1012) and waits for the requests in flight: those finish no
 this module adds, `grace_seconds` (`CONVNET_VIS_SHUTDOWN_GRACE_SECONDS`, default 10) after the
 signal: the `on_expiry` callbacks run on the event loop (long jobs are cancelled at their next
 step, so a progress stream ends with an `error` event and a plain request gets 503; callers
-waiting for a shared result get 503). `FORCE_EXIT_SECONDS` later, if something still holds the
-process (a t-SNE map cannot be interrupted half-way), it exits anyway.
+waiting for a shared result get 503, a map's child process is stopped). `FORCE_EXIT_SECONDS`
+later, if something still holds the process (a computation with no progress steps), it exits anyway.
 
 uvicorn tells an app nothing of a shutdown until every request has finished, so the signal is
 seen by chaining to the handler uvicorn installed before it started the app's lifespan. Signal

@@ -121,6 +121,7 @@ def bench_gradcam(url: str, model_id: str, repeats: int, report: Report) -> None
     bodies = [json.dumps({"pixels": d.tolist()}) for d in digits]
     with httpx.Client(timeout=60) as client:
         report.add("gradcam HTTP (default layer, top class)", timed(post_timer(client, f"{url}/api/models/{model_id}/gradcam", bodies), repeats))
+        report.add("gradcam HTTP, fields=heatmap", timed(post_timer(client, f"{url}/api/models/{model_id}/gradcam?fields=heatmap", bodies), repeats))
         report.add("gradcam++ HTTP", timed(post_timer(client, f"{url}/api/models/{model_id}/gradcam?method=gradcam%2B%2B", bodies), repeats))
 
     graph = load_graph(model_id)
@@ -145,9 +146,81 @@ def bench_gradcam(url: str, model_id: str, repeats: int, report: Report) -> None
 
     report.add("baseline: keras.io Grad-CAM (in-process)", timed(keras_io_gradcam, repeats))
     image = digits[0][..., None]
-    report.add("gradcam method (in-process, compiled)", timed(lambda: gradcam.attribute(graph, image, 7, gradcam.Options(layer=layer)), repeats))
+    report.add("gradcam method (in-process, compiled)", timed(lambda: gradcam.attribute(graph, image, None, gradcam.Options(layer=layer)), repeats))
     report.ratio("gradcam HTTP (default layer, top class)", "baseline: keras.io Grad-CAM (in-process)", "[target <= 0.2]")
+    report.ratio("gradcam HTTP, fields=heatmap", "baseline: keras.io Grad-CAM (in-process)", "[target <= 0.2]")
     report.ratio("gradcam method (in-process, compiled)", "baseline: keras.io Grad-CAM (in-process)", "[like for like]")
+
+
+def functional_logits_clone(model):
+    """Fresh layers with the model's weights on a new keras.Input, the last one linear: what
+    tf-keras-vis needs (`output_names`, a layer `.output` in the same graph, the logit)."""
+    import keras
+
+    inputs = keras.Input(model.inputs[0].shape[1:])
+    tensor = inputs
+    for layer in model.layers:
+        config = {**layer.get_config(), **({"activation": "linear"} if layer is model.layers[-1] else {})}
+        fresh = type(layer).from_config(config)
+        tensor = fresh(tensor)
+        fresh.set_weights(layer.get_weights())
+    return keras.Model(inputs, tensor)
+
+
+def bench_scorecam(url: str, model_id: str, repeats: int, report: Report) -> None:
+    """Issue 15: batched Score-CAM over HTTP vs tf-keras-vis's Scorecam in process (same layer, all channels)."""
+    import keras
+    from tf_keras_vis.scorecam import Scorecam
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    digits = sample_digits(4)
+    bodies = [json.dumps({"pixels": d.tolist()}) for d in digits]
+    repeats = max(10, repeats // 10)
+    graph = load_graph(model_id)
+    layer = graph.layers.default_gradcam_layer
+    channels = graph.layers.units(layer)
+    with httpx.Client(timeout=120) as client:
+        report.add(f"scorecam HTTP ({layer}: {channels} channels)", timed(post_timer(client, f"{url}/api/models/{model_id}/gradcam?method=scorecam", bodies), repeats))
+        report.add("scorecam HTTP, fields=heatmap", timed(post_timer(client, f"{url}/api/models/{model_id}/gradcam?method=scorecam&fields=heatmap", bodies), repeats))
+
+    from app.viz import scorecam
+
+    image = digits[0][..., None]
+    class_index = int(np.argmax(graph.probabilities(image[None])[0]))
+    keras.utils.disable_interactive_logging()  # its Model.predict would print a progress bar on every call
+    score_cam = Scorecam(functional_logits_clone(graph.model))
+    report.add("baseline: tf-keras-vis Scorecam (in-process)", timed(
+        lambda: score_cam(CategoricalScore(class_index), image[None], penultimate_layer=layer), max(5, repeats // 2), warmup=2))
+    report.add("scorecam method (in-process)", timed(lambda: scorecam.attribute(graph, image, None, scorecam.Options(layer=layer)), repeats))
+    report.ratio(f"scorecam HTTP ({layer}: {channels} channels)", "baseline: tf-keras-vis Scorecam (in-process)", "[target <= 0.1]")
+    report.ratio("scorecam method (in-process)", "baseline: tf-keras-vis Scorecam (in-process)", "[like for like]")
+
+
+def bench_rise(url: str, model_id: str, repeats: int, report: Report) -> None:
+    """Issue 15: RISE over HTTP (default 2000 masks, batched) vs the same masks one Keras call each."""
+    from app.viz import rise
+
+    digits = sample_digits(4)
+    bodies = [json.dumps({"pixels": d.tolist()}) for d in digits]
+    options = rise.Options()
+    with httpx.Client(timeout=300) as client:
+        report.add(f"rise HTTP ({options.masks} masks)", timed(post_timer(client, f"{url}/api/models/{model_id}/saliency?method=rise", bodies), max(5, repeats // 20), warmup=1))
+
+    graph = load_graph(model_id)
+    model = graph.model
+    image = digits[0][..., None]
+    class_index = int(np.argmax(graph.probabilities(image[None])[0]))
+    masks = rise.MaskSampler.draw(*image.shape[:2], options).masks(0, options.masks)
+
+    def per_mask_loop():
+        total = np.zeros(image.shape[:2])
+        for mask in masks:
+            total += float(model(image[None] * mask[None, ..., None], training=False)[0, class_index]) * mask
+        return total / (len(masks) * options.probability)
+
+    report.add(f"baseline: per-mask Keras loop, {options.masks} masks (in-process)", timed(per_mask_loop, 3, warmup=1))
+    report.add("rise method (in-process)", timed(lambda: rise.attribute(graph, image, None, options), max(5, repeats // 20), warmup=1))
+    report.ratio(f"rise HTTP ({options.masks} masks)", f"baseline: per-mask Keras loop, {options.masks} masks (in-process)", "[target <= 0.1]")
 
 
 def bench_occlusion(url: str, model_id: str, repeats: int, report: Report) -> None:
@@ -290,6 +363,8 @@ def bench_dataset(url: str, model_id: str, repeats: int, report: Report) -> None
 CASES = {
     "activations": bench_activations,
     "gradcam": bench_gradcam,
+    "scorecam": bench_scorecam,
+    "rise": bench_rise,
     "occlusion": bench_occlusion,
     "saliency": bench_saliency,
     "filters": bench_filters,

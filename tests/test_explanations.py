@@ -16,7 +16,7 @@ from app.viz.methods import METHODS
 from tests.conftest import arr, assert_error
 
 URL = "/api/models/{}/{}"
-FAST = {"smoothgrad": {"samples": 8}, "integrated_gradients": {"steps": 16}}
+FAST = {"smoothgrad": {"samples": 8}, "integrated_gradients": {"steps": 16}, "rise": {"masks": 64}}
 
 
 def post(client, model_id, endpoint, pixels, **params):
@@ -45,6 +45,28 @@ def test_each_endpoint_answers_what_its_method_computes(client, mnist, name):
         assert body[key] == pytest.approx(value), key
 
 
+@pytest.mark.parametrize("name", ["gradcam", "gradcam++", "layercam", "gradient"])
+def test_one_pass_methods_predict_and_explain_in_one_compiled_call(client, mnist, monkeypatch, name):
+    """The top class, its probabilities and the gradients come from the method's own call: no
+    separate forward pass for the prediction."""
+    from app.encoding import ArrayOptions
+    from app.services import explanations
+
+    served = client.app.state.registry.get("mnist-convnet")
+    x = (mnist[0][3] / 255.0).astype("float32")[..., None]
+    expected = served.graph.probabilities(x[None])[0]
+
+    def refuse(*args):
+        raise AssertionError("a separate forward pass")
+
+    monkeypatch.setattr(served.graph.runner, "probabilities", refuse)
+    monkeypatch.setattr(served.graph.runner, "run", refuse)
+    method = METHODS[name]
+    body = explanations.explain(served, x, method, method.options().resolved(served.graph), None, ArrayOptions())
+    assert body["class_index"] == int(np.argmax(expected))
+    np.testing.assert_allclose(body["prediction"]["probabilities"], expected, rtol=1e-5)
+
+
 def test_the_method_list_is_the_table(client):
     listed = {m["name"]: m for m in client.get("/api/methods").json()["methods"]}
     assert list(listed) == list(METHODS)
@@ -54,6 +76,9 @@ def test_the_method_list_is_the_table(client):
         assert set(entry["options"]) == set(method.options.model_fields)
     assert listed["gradcam++"]["params"] == {"method": "gradcam++"} and listed["occlusion"]["params"] == {}
     assert listed["smoothgrad"]["options"]["samples"]["maximum"] == 256
+    for name in ("guided_backprop", "guided_gradcam"):  # the page shows it next to the map
+        assert "Adebayo" in listed[name]["warning"]
+    assert all(listed[name].get("warning") is None for name in ("gradcam", "scorecam", "rise"))
 
 
 def test_the_schema_carries_each_option_with_its_bounds(client):
@@ -63,6 +88,47 @@ def test_the_schema_carries_each_option_with_its_bounds(client):
     assert parameters["samples"]["minimum"] == 1 and parameters["samples"]["maximum"] == 256
     assert parameters["steps"]["maximum"] == 512 and parameters["baseline"]["maximum"] == 1
     assert {"method", "class_index", "absolute", "noise_level", "seed", "stream"} <= set(parameters)
+    for endpoint in ("gradcam", "occlusion", "saliency"):
+        path = client.get("/openapi.json").json()["paths"][f"/api/models/{{model_id}}/{endpoint}"]["post"]
+        names = {p["name"]: p["schema"] for p in path["parameters"]}
+        assert {"fields", "faithfulness", "faithfulness_steps"} <= set(names), endpoint
+        assert names["faithfulness_steps"]["minimum"] == 2 and names["faithfulness_steps"]["maximum"] == 256
+
+
+@pytest.mark.parametrize("endpoint,query", [("gradcam", ""), ("occlusion", ""), ("saliency", "method=gradient")])
+def test_faithfulness_on_every_endpoint(client, mnist, endpoint, query):
+    """faithfulness=true adds deletion and insertion, computed on the map the response carries."""
+    from app.viz.faithfulness import deletion_insertion
+
+    x = (mnist[0][6] / 255.0).astype("float32")
+    params = dict(p.split("=") for p in query.split("&") if p)
+    body = post(client, "mnist-convnet", endpoint, x, faithfulness="true", faithfulness_steps=8, **params)
+    graph = client.app.state.registry.get("mnist-convnet").graph
+    expected = deletion_insertion(graph, x[..., None], body["class_index"], arr(body["heatmap"]), 8)
+    assert body["faithfulness"]["steps"] == 8 and len(body["faithfulness"]["fractions"]) == 9
+    for name in ("deletion", "insertion"):
+        assert body["faithfulness"][name]["auc"] == pytest.approx(expected[name]["auc"], abs=1e-6)
+        np.testing.assert_allclose(body["faithfulness"][name]["curve"], expected[name]["curve"], atol=1e-6)
+    assert "faithfulness" not in post(client, "mnist-convnet", endpoint, x, **params)
+
+
+@pytest.mark.parametrize(
+    "endpoint,fields,sent",
+    [
+        ("gradcam", "heatmap", {"heatmap"}),
+        ("gradcam", "raw,overlay", {"raw", "overlay"}),
+        ("occlusion", "grid", {"grid"}),
+        ("occlusion", "raw,input", {"grid", "input"}),
+        ("saliency", "prediction", {"prediction"}),
+    ],
+)
+def test_fields_leave_out_what_is_not_asked_for(client, mnist, endpoint, fields, sent):
+    x = (mnist[0][1] / 255.0).astype("float32")
+    full = post(client, "mnist-convnet", endpoint, x)
+    body = post(client, "mnist-convnet", endpoint, x, fields=fields)
+    parts = {"input", "prediction", "raw", "grid", "heatmap", "overlay"}
+    assert set(body) & parts == sent
+    assert body == {key: value for key, value in full.items() if key not in parts - sent}
 
 
 def test_occlusion_defaults(client, mnist):
@@ -76,6 +142,12 @@ def test_overlay_is_a_png_over_the_input(client, mnist):
     assert body["overlay"].startswith("data:image/png;base64,")
     image = Image.open(io.BytesIO(base64.b64decode(body["overlay"].split(",", 1)[1])))
     assert image.format == "PNG" and image.size == (224, 224) and image.mode == "RGB"
+    # the directly written PNG holds exactly the picture colormap.overlay draws
+    from app.colormap import overlay
+
+    heatmap = arr(body["heatmap"])
+    expected = overlay(arr(body["input"]), heatmap / heatmap.max(), (0.0, 1.0))
+    np.testing.assert_array_equal(np.asarray(image), np.asarray(expected))
 
 
 def test_progress_stream_ends_with_the_same_result(client, mnist):
@@ -121,6 +193,20 @@ PIXELS = {"json": {"pixels": np.zeros((28, 28)).tolist()}}
         ("saliency", "method=integrated_gradients&steps=0", 422),
         ("saliency", "method=integrated_gradients&steps=100000", 422),
         ("saliency", "method=integrated_gradients&baseline=2", 422),
+        ("saliency", "method=integrated_gradients&tolerance=0", 422),
+        ("gradcam", "method=gradcam%2B%2B&normalise_alpha=sometimes", 422),
+        ("gradcam", "method=scorecam&max_channels=0", 422),
+        ("gradcam", "method=scorecam&max_channels=129", 422),
+        ("saliency", "method=rise&masks=0", 422),
+        ("saliency", "method=rise&masks=100000", 422),
+        ("saliency", "method=rise&cell=1", 422),
+        ("saliency", "method=rise&probability=0", 422),
+        ("saliency", "method=rise&probability=1.5", 422),
+        ("gradcam", "fields=heatmap,pixels", 422),
+        ("occlusion", "fields=raw,map", 422),
+        ("gradcam", "faithfulness=maybe", 422),
+        ("saliency", "faithfulness=true&faithfulness_steps=1", 422),
+        ("occlusion", "faithfulness_steps=100000", 422),
     ],
 )
 def test_bad_options(client, endpoint, query, status):

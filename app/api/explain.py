@@ -2,8 +2,9 @@
 
 Each endpoint (`/gradcam`, `/occlusion`, `/saliency`) serves the methods whose `endpoint` names it;
 its query parameters are `method` (when it serves several), `class_index`, every option of its
-methods with their bounds, and `stream` when any of them is a long job. `GET /api/methods` lists
-the table for clients (the page builds its method list from it).
+methods with their bounds, the options every explanation takes (`fields`, `faithfulness`,
+`faithfulness_steps`: `explanations.ResponseOptions`), and `stream` when any method is a long
+job. `GET /api/methods` lists the table for clients (the page builds its method list from it).
 
 No `from __future__ import annotations` here: the endpoints' signatures are built at run time.
 """
@@ -53,6 +54,8 @@ def query_model(endpoint: str, methods: list[Method]) -> type[BaseModel]:
             annotation, info = fields[name]
             described = FieldInfo.merge_field_infos(info, description=f"{', '.join(users)}: {info.description}")
             fields[name] = (annotation, described)
+    for name, info in explanations.ResponseOptions.model_fields.items():  # fields=, faithfulness: every endpoint
+        fields[name] = (info.annotation, info)
     if any(m.long_job for m in methods):
         fields["stream"] = (bool, Field(False, description="send progress as Server-Sent Events, then the result (see docs/api.md)"))
     return create_model(f"{endpoint.capitalize()}Query", **fields)
@@ -68,8 +71,9 @@ def add_endpoint(endpoint: str, methods: list[Method]) -> None:
         chosen = values.pop("method", None)
         method = by_name[chosen.value if chosen is not None else methods[0].name]
         job = explanations.job(served, model_input, method, values, arrays)
-        # a method of one backward pass is, like the drawing path, never refused
-        return await respond(values.get("stream", False), job, RESPONSES[endpoint], long_jobs if method.long_job else None)
+        # a method of one backward pass is, like the drawing path, never refused; its faithfulness curves are many passes
+        long_job = method.long_job or values.get("faithfulness", False)
+        return await respond(values.get("stream", False), job, RESPONSES[endpoint], long_jobs if long_job else None)
 
     router.add_api_route(
         f"/api/models/{{model_id}}/{endpoint}",

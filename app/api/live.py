@@ -6,8 +6,9 @@ as often as it likes. The server keeps only the newest unanswered message: while
 computed, newer ones replace each other and the replaced ones are dropped, never queued, so the
 answer always describes the latest drawing. Each answer is the `activations` response plus
 `seq` and `dropped` (messages skipped since the previous answer); a bad message (a binary frame
-too) gets `{"seq", "error": {"status", "detail"}}` and the channel stays open. Parsing and
-decoding run on the app's decode pool, the model on the thread pool: never on the event loop.
+too) gets `{"seq", "error": {"status", "detail"}}` and the channel stays open. Each message is
+parsed, decoded and answered in one hop off the event loop (`Executors.run`: a message carrying
+an image file waits for the bounded decode pool, a drawing's pixels do not).
 """
 
 from __future__ import annotations

@@ -61,6 +61,8 @@ def stream_job(job: Callable[[Callable[[int, int], None]], dict], schema, limite
 
     async def body():
         task = loop.run_in_executor(limiter.executor if limiter else None, work)
+        if limiter is not None:
+            limiter.streams.add(events)  # at shutdown the limiter ends this stream at once
         try:
             while True:
                 event, data = await events.get()
@@ -68,6 +70,8 @@ def stream_job(job: Callable[[Callable[[int, int], None]], dict], schema, limite
                 if event != "progress":
                     break
         finally:
+            if limiter is not None:
+                limiter.streams.discard(events)
             cancelled.set()  # the client went away (or we are done): stop at the next batch
             await asyncio.shield(task)
 

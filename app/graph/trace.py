@@ -13,6 +13,7 @@ a saturated softmax or sigmoid has ~0 gradient. One sigmoid unit is two classes 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -79,7 +80,17 @@ def _is_graph_model(model) -> bool:
     return isinstance(model, keras.Sequential) or hasattr(model, "_run_through_graph")
 
 
-def trace(model: keras.Model, input_size: tuple[int, int] | None = None) -> TracedGraph:
+# How a leaf layer is called while tracing: `call_layer(layer, args, kwargs)`. The default calls it;
+# another rule rebuilds the same graph with some layers replaced (guided backprop's ReLUs),
+# without touching the served model.
+LayerCall = Callable[[keras.layers.Layer, list, dict], object]
+
+
+def call_as_is(layer: keras.layers.Layer, args: list, kwargs: dict):
+    return layer(*args, **kwargs)
+
+
+def trace(model: keras.Model, input_size: tuple[int, int] | None = None, call_layer: LayerCall = call_as_is) -> TracedGraph:
     if not _is_graph_model(model):
         raise UnsupportedModel(f"{type(model).__name__} is a subclassed model; save it as Sequential or functional")
     if len(getattr(model, "inputs", None) or []) != 1 or len(getattr(model, "outputs", None) or []) != 1:
@@ -93,16 +104,17 @@ def trace(model: keras.Model, input_size: tuple[int, int] | None = None) -> Trac
             raise UnsupportedModel(f"input shape {input_shape} has no fixed height and width, and no size was given")
         input_shape = (input_shape[0] or input_size[0], input_shape[1] or input_size[1], input_shape[2])
         given = "given"
-    traced = _Tracer(model, tuple(int(d) for d in input_shape)).result()
+    traced = _Tracer(model, tuple(int(d) for d in input_shape), call_layer).result()
     traced.input_size_from = given
     return traced
 
 
 class _Tracer:
-    def __init__(self, model: keras.Model, input_shape: tuple[int, int, int]) -> None:
+    def __init__(self, model: keras.Model, input_shape: tuple[int, int, int], call_layer: LayerCall) -> None:
         # a model built for any size is traced at the size it is served at
         self.model = model
         self.input_shape = input_shape
+        self.call_layer = call_layer
         self.nodes: dict[str, LayerNode] = {}
         self.tensor_names: dict[int, str] = {}
         self.tensors: list = []
@@ -158,7 +170,7 @@ class _Tracer:
             self._record(name, layer, inbound, outputs[0], parent, is_container=True, inputs=inbound_tensors)
             return outputs if unpack else (outputs[0] if len(outputs) == 1 else outputs)
         kwargs = {k: v for k, v in kwargs.items() if k != "training"}
-        result = layer(*args, **kwargs)
+        result = self.call_layer(layer, args, kwargs)
         tensors = keras.tree.flatten(result)
         self._record(name, layer, inbound, tensors[0], parent, is_container=False, inputs=inbound_tensors)
         return tensors if unpack else result

@@ -10,11 +10,22 @@ from app.registry import ServedModel
 from app.viz import activations as activation_method
 
 
-def response_head(served: ServedModel, model_input: np.ndarray, probabilities: np.ndarray, arrays: ArrayOptions) -> dict:
-    """`input` (what the model saw) and `prediction`: the start of every analysis response."""
-    multilabel = served.graph.head is Head.multilabel
-    prediction = prediction_payload(probabilities, served.card.classes, multilabel=multilabel)
-    return {"input": arrays.encode(model_input), "prediction": prediction}
+def response_head(
+    served: ServedModel,
+    model_input: np.ndarray,
+    probabilities: np.ndarray,
+    arrays: ArrayOptions,
+    parts: set[str] | frozenset[str] = frozenset({"input", "prediction"}),
+) -> dict:
+    """`input` (what the model saw) and `prediction`: the start of every analysis response
+    (explanations may leave either out: `fields=`)."""
+    head = {}
+    if "input" in parts:
+        head["input"] = arrays.encode(model_input)
+    if "prediction" in parts:
+        multilabel = served.graph.head is Head.multilabel
+        head["prediction"] = prediction_payload(probabilities, served.card.classes, multilabel=multilabel)
+    return head
 
 
 def predict(served: ServedModel, model_input: np.ndarray, arrays: ArrayOptions) -> dict:

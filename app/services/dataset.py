@@ -86,12 +86,13 @@ class DatasetViews:
             self.cache.put(self._top_key(served, layer), cached)
         return cached
 
-    def embedding(self, served: ServedModel) -> dict:
-        """The map, computed once per model (about 15 s for 3,000 images), then cached."""
+    def embedding(self, served: ServedModel, run=lambda fn, *args: fn(*args)) -> dict:
+        """The map, computed once per model (about 15 s for 3,000 images), then cached.
+        The server passes `run=Executors.in_child`: t-SNE holds the GIL for long stretches."""
         layer, key = self._map_key(served)
         cached = self.cache.get(key, {"points": (len(self.references.get(served).labels), 2)})
         if cached is None:
-            cached = {"points": dataset.embed(self.references.features(served, layer, "flat"))}
+            cached = {"points": run(dataset.embed, self.references.features(served, layer, "flat"))}
             self.cache.put(key, cached)
         return {"layer": layer, "points": cached["points"]}
 
@@ -104,7 +105,7 @@ class DatasetViews:
         cached = self.cache.recall(key)
         if cached is not None:
             return {"layer": layer, "points": cached["points"]}
-        return await executors.once(key, self.embedding, served)
+        return await executors.once(key, self.embedding, served, executors.in_child)
 
     def _features_of(self, served: ServedModel, model_input: np.ndarray, layer: str, arrays: ArrayOptions):
         """The response head for `model_input`, and its features in `layer`."""

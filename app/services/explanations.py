@@ -1,18 +1,48 @@
-"""Any method of the method table, answered with the fields every explanation shares."""
+"""Any method of the method table, answered with the fields every explanation shares.
+
+Every explanation endpoint also takes the options of `ResponseOptions`, declared once here:
+`fields=` to leave out the parts a caller does not need (each part left out is work not done:
+the overlay's PNG, an array's encoding), and `faithfulness=true` for the deletion and insertion
+curves of the map (`app.viz.faithfulness`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import numpy as np
+from pydantic import Field
 
-from app.colormap import overlay
-from app.encoding import ArrayOptions, png_data_url
+from app.colormap import enlargement, overlay_pixels
+from app.encoding import ArrayOptions, enlarged_png_data_url
 from app.errors import InvalidOption
 from app.registry import ServedModel
 from app.services.analysis import response_head
-from app.viz.base import Method, MethodOptions, Progress, normalise, resolve_class
+from app.viz.base import Method, MethodOptions, Progress, check_class, normalise
+from app.viz.faithfulness import FaithfulnessOptions, deletion_insertion
 from app.viz.methods import METHODS
+
+PARTS = ("input", "prediction", "raw", "heatmap", "overlay")
+
+
+class ResponseOptions(FaithfulnessOptions):
+    fields: str | None = Field(
+        None,
+        description="comma-separated parts to send, of input, prediction, raw (occlusion: grid), heatmap, overlay; "
+        "default: all. The method, class and its scalars are always sent",
+    )
+
+    def parts(self, method: Method) -> set[str]:
+        """The parts to send; 422 names an unknown one."""
+        if self.fields is None:
+            return set(PARTS)
+        names = {name.strip() for name in self.fields.split(",") if name.strip()}
+        names = {"raw" if name == method.raw_field else name for name in names}
+        unknown = sorted(names - set(PARTS))
+        if unknown:
+            allowed = ", ".join(PARTS if method.raw_field == "raw" else [*PARTS, method.raw_field])
+            raise InvalidOption(f"Unknown field(s) {', '.join(map(repr, unknown))} in fields=; fields: {allowed}.")
+        return names
 
 
 def method_named(name: str) -> Method:
@@ -36,31 +66,45 @@ def explain(
     class_index: int | None,
     arrays: ArrayOptions,
     progress: Progress | None = None,
+    response: ResponseOptions | None = None,
 ) -> dict:
-    """Predict, resolve the class, attribute, and add the overlay picture."""
-    probabilities = served.graph.probabilities(model_input[None])[0]
-    target = resolve_class(served.graph, class_index, probabilities)
-    attribution = method.attribute(served.graph, model_input, target, options, progress)
-    # Occlusion's heatmap is in signed probability units; the picture shows its positive part.
-    picture = overlay(model_input, normalise(attribution.heatmap), served.card.input_range)
-    return {
-        **response_head(served, model_input, probabilities, arrays),
+    """Attribute (the method predicts in the same pass), then add the parts asked for."""
+    response = response or ResponseOptions()
+    parts = response.parts(method)
+    graph = served.graph
+    attribution = method.attribute(graph, model_input, class_index, options, progress)
+    target = attribution.target
+    answer = {
+        **response_head(served, model_input, target.probabilities, arrays, parts),
         "method": method.name,
-        "class_index": target,
-        "label": served.card.classes[target],
-        method.raw_field: arrays.encode(attribution.raw),
-        "heatmap": arrays.encode(attribution.heatmap),
-        "overlay": png_data_url(picture),
+        "class_index": target.class_index,
+        "label": served.card.classes[target.class_index],
         **attribution.extras,
     }
+    if "raw" in parts:
+        answer[method.raw_field] = arrays.encode(attribution.raw)
+    if "heatmap" in parts:
+        answer["heatmap"] = arrays.encode(attribution.heatmap)
+    if "overlay" in parts:
+        # Occlusion's heatmap is in signed probability units; the picture shows its positive part.
+        pixels = overlay_pixels(model_input, normalise(attribution.heatmap), served.card.input_range)
+        answer["overlay"] = enlarged_png_data_url(pixels, enlargement(*pixels.shape[:2]))
+    if response.faithfulness:
+        answer["faithfulness"] = deletion_insertion(
+            graph, model_input, target.class_index, attribution.heatmap, response.faithfulness_steps
+        )
+    return answer
 
 
 def job(served: ServedModel, model_input: np.ndarray, method: Method, values: dict, arrays: ArrayOptions) -> Callable:
     """Options checked now; the work as `job(progress)` for a thread or a progress stream."""
     options = prepare(served, method, values)
+    response = ResponseOptions(**{name: values[name] for name in ResponseOptions.model_fields if name in values})
+    response.parts(method)
     class_index = values.get("class_index")
+    check_class(served.graph, class_index)
 
     def run(progress: Progress | None) -> dict:
-        return explain(served, model_input, method, options, class_index, arrays, progress)
+        return explain(served, model_input, method, options, class_index, arrays, progress, response)
 
     return run

@@ -5,10 +5,14 @@ Each method module declares `METHOD = Method(...)` and exposes
     attribute(graph, model_input, class_index, options, progress=None) -> Attribution
 
 `model_input` is the `[H, W, C]` array the model sees (in its own input range); `class_index` is
-already validated; `options` is the method's own pydantic model, already `resolved` for this model;
-`progress(done, total)` is called for long runs and may raise `Cancelled` to stop one. The score
-differentiated is the class's pre-softmax logit: a saturated softmax has ~0 gradient (Selvaraju et
-al. 2017, section 3; Simonyan et al. 2014, section 3.1).
+a valid class, or None for the model's top-1 prediction; `options` is the method's own pydantic
+model, already `resolved` for this model; `progress(done, total)` is called for long runs and may
+raise `Cancelled` to stop one. The score differentiated is the class's pre-softmax logit: a
+saturated softmax has ~0 gradient (Selvaraju et al. 2017, section 3; Simonyan et al. 2014, section 3.1).
+
+Every method answers the class it explained and the model's probabilities for the input
+(`Target`): a one-pass method gets them from the same compiled call as its gradients, so an
+explanation costs one call into TensorFlow, not a prediction and then a gradient.
 """
 
 from __future__ import annotations
@@ -40,10 +44,19 @@ class MethodOptions(BaseModel):
         return self
 
 
+@dataclass(frozen=True)
+class Target:
+    """The class explained (the top-1 when none was asked for) and the model's probabilities."""
+
+    class_index: int
+    probabilities: np.ndarray
+
+
 @dataclass
 class Attribution:
     raw: np.ndarray  # the method's own map, unnormalised (Grad-CAM: at the layer's resolution)
     heatmap: np.ndarray  # [H, W] at the input's resolution; in [0, 1] except occlusion's signed map
+    target: Target
     extras: dict = field(default_factory=dict)  # method-specific values for the response
 
 
@@ -59,7 +72,7 @@ class Method:
     reference: str  # the paper
     long_job: bool = False  # many passes: limited per worker, can stream progress
     raw_field: str = "raw"
-    warning: str | None = None
+    warning: str | None = None  # shown wherever the method's maps are (page, docs, GET /api/methods)
     warm_up: Callable[[ModelGraph], None] | None = None
 
 
@@ -81,9 +94,13 @@ def normalise(values: np.ndarray) -> np.ndarray:
     return values / peak if peak > 1e-12 else np.zeros_like(values)
 
 
-def resolve_class(graph: ModelGraph, class_index: int | None, probabilities: np.ndarray) -> int:
-    if class_index is None:
-        return int(np.argmax(probabilities))
-    if not 0 <= class_index < graph.num_classes:
+def check_class(graph: ModelGraph, class_index: int | None) -> None:
+    if class_index is not None and not 0 <= class_index < graph.num_classes:
         raise InvalidOption(f"class_index {class_index} is out of range: this model has classes 0 to {graph.num_classes - 1}.")
-    return class_index
+
+
+def predict_target(graph: ModelGraph, model_input: np.ndarray, class_index: int | None) -> Target:
+    """One forward pass: for methods that need the class before their own (batched) passes."""
+    check_class(graph, class_index)
+    probabilities = graph.probabilities(model_input[None])[0]
+    return Target(int(np.argmax(probabilities)) if class_index is None else class_index, probabilities)

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from app.errors import InvalidOption
 from app.graph import LayerNeed, ModelGraph
-from app.viz.base import Attribution, Method, MethodOptions, Progress, normalise
+from app.viz.base import Attribution, Method, MethodOptions, Progress, Target, normalise
 from app.viz.gradients import layer_gradients, warm_up_layer_gradients
 from app.viz.resize import upsample
 
@@ -34,17 +34,18 @@ def weighted_map(feature_map: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.maximum(np.tensordot(feature_map, weights, axes=([-1], [0])), 0.0).astype(np.float32)
 
 
-def class_map(graph: ModelGraph, raw: np.ndarray, layer: str) -> Attribution:
+def class_map(graph: ModelGraph, raw: np.ndarray, layer: str, target: Target) -> Attribution:
     """The CAM family's common result: the raw map, and its normalised upsampling."""
-    return Attribution(raw=raw, heatmap=upsample(normalise(raw), graph.input_shape[:2]), extras={"layer": layer})
+    heatmap = upsample(normalise(raw), graph.input_shape[:2])
+    return Attribution(raw=raw, heatmap=heatmap, target=target, extras={"layer": layer})
 
 
 def attribute(
-    graph: ModelGraph, model_input: np.ndarray, class_index: int, options: Options, progress: Progress | None = None
+    graph: ModelGraph, model_input: np.ndarray, class_index: int | None, options: Options, progress: Progress | None = None
 ) -> Attribution:
-    feature_map, gradient, _ = layer_gradients(graph, options.layer, model_input[None], class_index)
-    weights = gradient[0].mean(axis=(0, 1))
-    return class_map(graph, weighted_map(feature_map[0], weights), options.layer)
+    result = layer_gradients(graph, options.layer, model_input[None], class_index)
+    weights = result.gradient[0].mean(axis=(0, 1))
+    return class_map(graph, weighted_map(result.feature_map[0], weights), options.layer, result.target)
 
 
 METHOD = Method(

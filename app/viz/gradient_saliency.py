@@ -29,11 +29,11 @@ def saliency_map(gradients: np.ndarray, absolute: bool = True) -> np.ndarray:
 
 
 def attribute(
-    graph: ModelGraph, model_input: np.ndarray, class_index: int, options: Options, progress: Progress | None = None
+    graph: ModelGraph, model_input: np.ndarray, class_index: int | None, options: Options, progress: Progress | None = None
 ) -> Attribution:
-    gradients, _ = input_gradients(graph, model_input[None], class_index)
-    raw = saliency_map(gradients[0], options.absolute).astype(np.float32)
-    return Attribution(raw=raw, heatmap=normalise(np.abs(raw)), extras={"absolute": options.absolute})
+    result = input_gradients(graph, model_input[None], class_index)
+    raw = saliency_map(result.gradient[0], options.absolute).astype(np.float32)
+    return Attribution(raw=raw, heatmap=normalise(np.abs(raw)), target=result.target, extras={"absolute": options.absolute})
 
 
 METHOD = Method(

@@ -18,11 +18,12 @@ from app.viz.gradients import layer_gradients
 
 
 def attribute(
-    graph: ModelGraph, model_input: np.ndarray, class_index: int, options: Options, progress: Progress | None = None
+    graph: ModelGraph, model_input: np.ndarray, class_index: int | None, options: Options, progress: Progress | None = None
 ) -> Attribution:
-    feature_map, gradient, _ = layer_gradients(graph, options.layer, model_input[None], class_index)
-    raw = np.maximum((np.maximum(gradient[0], 0.0) * feature_map[0]).sum(axis=-1), 0.0).astype(np.float32)
-    return class_map(graph, raw, options.layer)
+    result = layer_gradients(graph, options.layer, model_input[None], class_index)
+    positive = np.maximum(result.gradient[0], 0.0)
+    raw = np.maximum((positive * result.feature_map[0]).sum(axis=-1), 0.0).astype(np.float32)
+    return class_map(graph, raw, options.layer, result.target)
 
 
 METHOD = Method(

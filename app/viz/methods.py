@@ -7,7 +7,19 @@ HTTP endpoints, their query parameters and bounds, and the page's method list co
 from __future__ import annotations
 
 from app.graph import ModelGraph
-from app.viz import gradcam, gradcam_plus_plus, gradient_saliency, integrated_gradients, layercam, occlusion, smoothgrad
+from app.viz import (
+    gradcam,
+    gradcam_plus_plus,
+    gradient_saliency,
+    guided_backprop,
+    guided_gradcam,
+    integrated_gradients,
+    layercam,
+    occlusion,
+    rise,
+    scorecam,
+    smoothgrad,
+)
 from app.viz.base import Method
 
 METHODS: dict[str, Method] = {
@@ -16,10 +28,14 @@ METHODS: dict[str, Method] = {
         gradcam.METHOD,
         gradcam_plus_plus.METHOD,
         layercam.METHOD,
+        scorecam.METHOD,
+        guided_gradcam.METHOD,
         occlusion.METHOD,
         gradient_saliency.METHOD,
         smoothgrad.METHOD,
         integrated_gradients.METHOD,
+        rise.METHOD,
+        guided_backprop.METHOD,
     )
 }
 

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from app.errors import InvalidOption
 from app.graph import ModelGraph
-from app.viz.base import Attribution, Method, MethodOptions, Progress, batch_size
+from app.viz.base import Attribution, Method, MethodOptions, Progress, batch_size, predict_target
 
 BATCH = 256  # at most this many copies per forward pass (fewer for big models: `batch_size`)
 MAX_POSITIONS = 10_000
@@ -60,12 +60,14 @@ def positions(height: int, width: int, patch: int, stride: int) -> tuple[list[in
 
 
 def attribute(
-    graph: ModelGraph, model_input: np.ndarray, class_index: int, options: Options, progress: Progress | None = None
+    graph: ModelGraph, model_input: np.ndarray, class_index: int | None, options: Options, progress: Progress | None = None
 ) -> Attribution:
     height, width, _ = model_input.shape
     rows, cols = positions(height, width, options.patch, options.stride)
     spots = [(y, x) for y in rows for x in cols]
-    baseline = float(graph.probabilities(model_input[None])[0, class_index])
+    target = predict_target(graph, model_input, class_index)
+    class_index = target.class_index
+    baseline = float(target.probabilities[class_index])
     size = batch_size(graph, BATCH, backward=False)
     scores = np.empty(len(spots), np.float32)
     for start in range(0, len(spots), size):
@@ -88,6 +90,7 @@ def attribute(
     return Attribution(
         raw=grid,
         heatmap=heatmap,
+        target=target,
         extras={"patch": options.patch, "stride": options.stride, "fill": options.fill, "positions": len(spots)},
     )
 

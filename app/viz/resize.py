@@ -1,4 +1,9 @@
-"""Map resizing shared by the methods whose maps are coarser than the input."""
+"""Map resizing shared by the methods whose maps are coarser than the input.
+
+One bilinear convention throughout, Pillow's: pixel centres aligned (source coordinate
+(u + 0.5) * h / H - 0.5), edges clamped. `bilinear_matrix` writes it as a matrix, so that many maps
+are enlarged in one product (Score-CAM's channels, RISE's masks) instead of one Pillow call each.
+"""
 
 from __future__ import annotations
 
@@ -13,3 +18,25 @@ def upsample(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return values.astype(np.float32)
     image = Image.fromarray(values.astype(np.float32), mode="F").resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.float32)
+
+
+def bilinear_matrix(source: int, size: int) -> np.ndarray:
+    """[size, source]: the weights of bilinear enlargement from `source` to `size` samples."""
+    position = np.clip((np.arange(size) + 0.5) * source / size - 0.5, 0, source - 1)
+    lower = np.floor(position).astype(int)
+    upper = np.minimum(lower + 1, source - 1)
+    weight = position - lower
+    matrix = np.zeros((size, source))
+    np.add.at(matrix, (np.arange(size), lower), 1 - weight)
+    np.add.at(matrix, (np.arange(size), upper), weight)
+    return matrix
+
+
+def upsample_stack(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """[k, h, w] -> [k, H, W]: `upsample` of each map (equal to float32 precision), in one product
+    when enlarging; Pillow, which also smooths, when a side shrinks."""
+    count, height, width = values.shape
+    if height > size[0] or width > size[1]:
+        return np.stack([upsample(v, size) for v in values]) if count else np.zeros((0, *size), np.float32)
+    rows, cols = bilinear_matrix(height, size[0]), bilinear_matrix(width, size[1])
+    return np.einsum("yh,khw,xw->kyx", rows, values.astype(np.float64), cols).astype(np.float32)

@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from app.graph import ModelGraph
-from app.viz.base import Attribution, Method, MethodOptions, Progress, batch_size, normalise
+from app.viz.base import Attribution, Method, MethodOptions, Progress, batch_size, normalise, predict_target
 from app.viz.gradient_saliency import ABSOLUTE_DESCRIPTION, saliency_map
 from app.viz.gradients import input_gradients
 
@@ -26,8 +26,9 @@ class Options(MethodOptions):
 
 
 def attribute(
-    graph: ModelGraph, model_input: np.ndarray, class_index: int, options: Options, progress: Progress | None = None
+    graph: ModelGraph, model_input: np.ndarray, class_index: int | None, options: Options, progress: Progress | None = None
 ) -> Attribution:
+    target = predict_target(graph, model_input, class_index)  # the clean input's class, not each noisy copy's
     low, high = graph.input_range
     sigma = options.noise_level * (high - low)
     rng = np.random.default_rng(options.seed)
@@ -37,13 +38,13 @@ def attribute(
         # one generator drawn in order: the noise does not depend on the batch size
         count = min(size, options.samples - start)
         noisy = model_input[None] + rng.normal(0.0, sigma, (count, *model_input.shape)).astype(np.float32)
-        gradients, _ = input_gradients(graph, noisy, class_index)
+        gradients = input_gradients(graph, noisy, target.class_index).gradient
         total += saliency_map(gradients, options.absolute).sum(axis=0)
         if progress:
             progress(start + len(noisy), options.samples)
     raw = (total / options.samples).astype(np.float32)
     extras = {"samples": options.samples, "noise_level": options.noise_level, "absolute": options.absolute}
-    return Attribution(raw=raw, heatmap=normalise(np.abs(raw)), extras=extras)
+    return Attribution(raw=raw, heatmap=normalise(np.abs(raw)), target=target, extras=extras)
 
 
 METHOD = Method(

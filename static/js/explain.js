@@ -1,6 +1,8 @@
-// The explanation panel: an overlay from any method the server lists (GET /api/methods).
+// The explanation panel: an overlay from any method the server lists (GET /api/methods), with its
+// faithfulness curves, and every method compared on the current input.
 
 import { api } from "./api.js";
+import { curveChart, rankingTable } from "./faithfulness.js";
 
 export class ExplainPanel {
   constructor(root, { currentPixels, onError }) {
@@ -12,8 +14,12 @@ export class ExplainPanel {
     this.layer = root.querySelector("#explain-layer");
     this.patch = root.querySelector("#explain-patch");
     this.stride = root.querySelector("#explain-stride");
+    this.warning = root.querySelector("#explain-warning");
+    this.faithfulness = root.querySelector("#explain-faithfulness");
     this.button = root.querySelector("#explain-run");
+    this.compareButton = root.querySelector("#explain-compare");
     this.result = root.querySelector("#explain-result");
+    this.comparison = root.querySelector("#explain-comparison");
     this.methods = new Map();
     this.ready = api.methods().then(({ methods }) => {
       for (const m of methods) this.methods.set(m.name, m);
@@ -22,6 +28,7 @@ export class ExplainPanel {
     }, (error) => this.onError(error.detail || String(error)));
     this.method.addEventListener("change", () => this.syncOptions());
     this.button.addEventListener("click", () => this.run());
+    this.compareButton.addEventListener("click", () => this.compare());
   }
 
   // Which inputs a method reads comes from its options' schema.
@@ -37,6 +44,7 @@ export class ExplainPanel {
     if (detail.default_gradcam_layer) this.layer.value = detail.default_gradcam_layer;
     this.patch.placeholder = String(Math.max(1, Math.round(Math.min(detail.input_shape[0], detail.input_shape[1]) / 7)));
     this.result.replaceChildren();
+    this.comparison.replaceChildren();
     this.syncOptions();
   }
 
@@ -44,6 +52,16 @@ export class ExplainPanel {
     const method = this.methods.get(this.method.value);
     this.root.querySelector(".explain-layer").hidden = !this.uses(method, "layer");
     this.root.querySelector(".explain-patch").hidden = !this.uses(method, "patch");
+    this.warning.textContent = method && method.warning ? `⚠ ${method.warning}` : "";
+    this.warning.hidden = !(method && method.warning);
+  }
+
+  // Query parameters shared by one explanation and the comparison: the class, and only what the page shows.
+  baseParams(method, faithfulness) {
+    const params = { ...method.params, fields: "overlay" };
+    if (this.target.value !== "") params.class_index = this.target.value;
+    if (faithfulness) params.faithfulness = "true";
+    return params;
   }
 
   async run() {
@@ -52,8 +70,7 @@ export class ExplainPanel {
     await this.ready;
     const method = this.methods.get(this.method.value);
     if (!method) return this.onError("The list of methods could not be loaded from the server.");
-    const params = { ...method.params };
-    if (this.target.value !== "") params.class_index = this.target.value;
+    const params = this.baseParams(method, this.faithfulness.checked);
     if (this.uses(method, "layer")) params.layer = this.layer.value;
     if (this.uses(method, "patch") && this.patch.value) params.patch = this.patch.value;
     if (this.uses(method, "patch") && this.stride.value) params.stride = this.stride.value;
@@ -70,12 +87,48 @@ export class ExplainPanel {
       caption.textContent = `${method.title} for “${answer.label}”${where}`;
       const figure = document.createElement("figure");
       figure.append(image, caption);
+      if (method.warning) {
+        const note = document.createElement("p");
+        note.className = "explain-warning";
+        note.setAttribute("role", "note");
+        note.textContent = `⚠ ${method.warning}`;
+        figure.append(note);
+      }
       this.result.replaceChildren(figure);
+      if (answer.faithfulness) this.result.append(curveChart(answer.faithfulness));
     } catch (error) {
       this.onError(error.detail || String(error));
     } finally {
       this.button.disabled = false;
       this.button.textContent = "Explain";
+    }
+  }
+
+  // Every method on the current input, one after another (long jobs share a per-server limit),
+  // ranked by deletion AUC.
+  async compare() {
+    const pixels = this.currentPixels();
+    if (!pixels) return this.onError("Draw or upload something first.");
+    await this.ready;
+    const methods = [...this.methods.values()];
+    const rows = [];
+    this.compareButton.disabled = true;
+    try {
+      for (const [i, method] of methods.entries()) {
+        this.compareButton.textContent = `Comparing ${i + 1}/${methods.length}…`;
+        try {
+          rows.push({ method, answer: await api.explain(this.detail.id, method.endpoint, this.baseParams(method, true), pixels) });
+        } catch (error) {
+          rows.push({ method, error: error.detail || String(error) });
+        }
+      }
+      const note = document.createElement("p");
+      note.className = "muted";
+      note.textContent = "Ranked by deletion AUC: the map whose top pixels, removed first, make the class probability fall fastest.";
+      this.comparison.replaceChildren(note, rankingTable(rows));
+    } finally {
+      this.compareButton.disabled = false;
+      this.compareButton.textContent = "Compare methods";
     }
   }
 }

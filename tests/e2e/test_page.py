@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 from PIL import Image
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import DIGITS, draw
 
@@ -180,8 +181,14 @@ def test_the_map_shows_the_current_input_and_its_neighbours(page):
     wait_for_prediction(page, "1")
     page.wait_for_function("() => document.querySelector('[data-testid=embedding]').dataset.point", timeout=30_000)
     before = page.get_attribute("[data-testid=embedding]", "data-point")
-    neighbours = page.wait_for_selector("[data-testid=neighbours]")
-    labels = [c.inner_text().split(" ")[0] for c in neighbours.query_selector_all("figcaption")]
+    page.wait_for_selector("[data-testid=neighbours]")
+    # the map follows the drawing every 300 ms: the strip first shown may be a half-drawn stroke's
+    count_ones = "() => [...document.querySelectorAll('[data-testid=neighbours] figcaption')].filter(c => c.textContent.startsWith('1 ')).length"
+    try:
+        page.wait_for_function(f"() => ({count_ones})() >= 6", timeout=10_000)
+    except PlaywrightTimeout:
+        pass  # the assertion shows what was there
+    labels = [c.inner_text().split(" ")[0] for c in page.query_selector_all("[data-testid=neighbours] figcaption")]
     assert labels.count("1") >= 6, labels
     page.click("[data-testid=clear]")
     draw(page, DIGITS["0"])

@@ -48,6 +48,16 @@ def test_gradcam_plus_plus_by_hand(box):
         np.testing.assert_allclose(raw, expected, rtol=1e-5, atol=1e-7)
 
 
+def test_gradcam_plus_plus_normalised_alpha_by_hand(box):
+    """With alpha divided by its spatial sum (tf-keras-vis), a constant gradient g gives alpha = 1/16,
+    w = ReLU(g): Grad-CAM's map for class 0 and nothing for class 1."""
+    graph, x, a = box
+    result = explain(graph, "gradcam++", x, 0, normalise_alpha=True)
+    np.testing.assert_allclose(result.raw, np.maximum(a, 0) / 16, rtol=1e-5, atol=1e-7)
+    assert result.extras["normalise_alpha"] is True
+    np.testing.assert_array_equal(explain(graph, "gradcam++", x, 1, normalise_alpha=True).raw, np.zeros((4, 4), np.float32))
+
+
 def sequential_logit_and_map(model, x, layer_name, class_index):
     """Reference: call the layers one by one under a tape; the logit is the last Dense without softmax."""
     x = tf.convert_to_tensor(x[None], tf.float32)

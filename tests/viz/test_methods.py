@@ -85,3 +85,15 @@ def test_batches_shrink_to_the_activation_budget(branched, monkeypatch):
     assert base.batch_size(branched, 2, backward=True) == 2
     monkeypatch.setattr(base, "ACTIVATION_BUDGET", 1)
     assert base.batch_size(branched, 32, backward=False) == 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_class_means_the_top_prediction(branched, image, name):
+    """class_index=None explains the top-1 class, and every method answers the prediction it made."""
+    entry = METHODS[name]
+    probabilities = branched.probabilities(image[None])[0]
+    top = int(np.argmax(probabilities))
+    result = entry.attribute(branched, image, None, entry.options().resolved(branched))
+    assert result.target.class_index == top
+    np.testing.assert_allclose(result.target.probabilities, probabilities, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(result.raw, explain(branched, name, image, top).raw)

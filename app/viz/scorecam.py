@@ -1,0 +1,105 @@
+"""Score-CAM: Wang et al. 2020, "Score-CAM: Score-Weighted Visual Explanations for Convolutional
+Neural Networks" (CVPR workshops), section 3, with the channel cap of Faster Score-CAM
+(tabayashi0117/Score-CAM; tf-keras-vis's `max_N`).
+
+No gradients: each channel k of layer L's output A is upsampled (bilinear) to the input size and
+min-max normalised to a mask H_k in [0, 1] (an all-constant channel gives an empty mask); the
+input seen through it, x_k = low + (x - low) * H_k (x * H_k for inputs starting at 0, as in the
+paper), is scored by the class probability, w_k = p_c(x_k); raw = ReLU(sum_k w_k A_k) at L's
+resolution.
+
+The weights are the class probabilities themselves, as in the authors' released code and in
+tf-keras-vis. `channel_softmax=true` follows the paper's Algorithm 1 instead: the increases of
+confidence p_c(x_k) - p_c(baseline) are normalised by a softmax over the channels (the baseline's
+score cancels in the softmax). `max_channels=N` scores only the N channels whose activation has
+the largest spatial variance (Faster Score-CAM), the others weigh 0. Every masked input runs in
+batches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from app.errors import InvalidOption
+from app.graph import ModelGraph
+from app.viz import gradcam
+from app.viz.base import Attribution, Method, Progress, Target, batch_size, check_class
+from app.viz.resize import upsample_stack
+
+BATCH = 64
+
+
+class Options(gradcam.Options):
+    max_channels: int | None = Field(
+        None, ge=1, description="Faster Score-CAM: score only this many channels, those of largest variance; default: all"
+    )
+    channel_softmax: bool = Field(
+        False, description="weights = softmax over channels of the scores (the paper's Algorithm 1); default: the scores"
+    )
+
+    def resolved(self, graph: ModelGraph) -> "Options":
+        options = super().resolved(graph)
+        channels = graph.layers.units(options.layer)
+        if options.max_channels is not None and options.max_channels > channels:
+            raise InvalidOption(
+                f"max_channels must be between 1 and {channels} (the channels of layer {options.layer!r}); "
+                f"got {options.max_channels}."
+            )
+        return options
+
+
+def channel_masks(feature_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """[h, w, k] -> [k, H, W]: each channel upsampled, then min-max normalised to [0, 1]."""
+    masks = upsample_stack(np.moveaxis(feature_map, -1, 0), size)
+    low = masks.min(axis=(1, 2), keepdims=True)
+    spread = masks.max(axis=(1, 2), keepdims=True) - low
+    return np.where(spread > 1e-12, (masks - low) / np.where(spread > 1e-12, spread, 1.0), 0.0).astype(np.float32)
+
+
+def strongest_channels(feature_map: np.ndarray, count: int | None) -> np.ndarray:
+    """Indices of the `count` channels of largest spatial variance (all when None), in channel order."""
+    channels = feature_map.shape[-1]
+    if count is None or count >= channels:
+        return np.arange(channels)
+    variance = feature_map.reshape(-1, channels).var(axis=0)
+    return np.sort(np.argsort(-variance, kind="stable")[:count])
+
+
+def attribute(
+    graph: ModelGraph, model_input: np.ndarray, class_index: int | None, options: Options, progress: Progress | None = None
+) -> Attribution:
+    check_class(graph, class_index)
+    result = graph.run(model_input[None])  # the layer's output and the prediction, in one call
+    probabilities = result["probabilities"][0]
+    target = Target(int(np.argmax(probabilities)) if class_index is None else class_index, probabilities)
+    feature_map = graph.feature(result, options.layer)[0]
+    kept = strongest_channels(feature_map, options.max_channels)
+    masks = channel_masks(feature_map[..., kept], model_input.shape[:2])
+    low = graph.input_range[0]
+    scores = np.empty(len(kept), np.float64)
+    size = batch_size(graph, BATCH, backward=False)
+    for start in range(0, len(kept), size):
+        chunk = masks[start : start + size, :, :, None]
+        scores[start : start + len(chunk)] = graph.probabilities(low + (model_input[None] - low) * chunk)[:, target.class_index]
+        if progress:
+            progress(start + len(chunk), len(kept))
+    if options.channel_softmax:
+        scores = np.exp(scores - scores.max())
+        scores /= scores.sum()
+    weights = np.zeros(feature_map.shape[-1], np.float32)
+    weights[kept] = scores
+    attribution = gradcam.class_map(graph, gradcam.weighted_map(feature_map, weights), options.layer, target)
+    attribution.extras["channels"] = len(kept)
+    return attribution
+
+
+METHOD = Method(
+    name="scorecam",
+    title="Score-CAM",
+    endpoint="gradcam",
+    options=Options,
+    attribute=attribute,
+    reference="Wang et al. 2020, Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks",
+    long_job=True,
+)
