@@ -209,6 +209,32 @@ class ActivationsResponse(PredictResponse):
     layers: list[LayerActivation]
 
 
+class ReadDigit(BaseModel):
+    label: str = Field(description="the class read: the most probable")
+    confidence: float = Field(description="its probability")
+    box: CropBox = Field(description="the digit's box in the picture's pixels, as sent")
+    prediction: Prediction
+    field: ArrayOut = Field(description="its 28x28 MNIST field in [0, 1]: send it as pixels to see it in the network view")
+    png: str = Field(description="the field as a PNG data URL")
+    pieces: int = Field(description="connected components merged into it (a broken stroke gives 2 or more)")
+    split: bool = Field(description="cut out of a component holding touching digits")
+
+
+class ReadSize(BaseModel):
+    width: int
+    height: int
+
+
+class ReadResponse(BaseModel):
+    model: str
+    text: str = Field(description="the digits' labels left to right")
+    digits: list[ReadDigit]
+    ignored: int = Field(description="marks that were not digits: specks, dashes, dots, underlines")
+    size: ReadSize = Field(description="the picture's size as sent")
+    path: str = Field(description="how the ink map was made: flat_background or uneven_background (as for one digit)")
+    threshold: float | None = Field(None, description="Otsu's threshold on the ink map (peak 1); null for a blank picture")
+
+
 class ErrorResponse(BaseModel):
     detail: str
 

@@ -46,23 +46,23 @@ def step_images(
     digit: DigitNormalisation, original_size: tuple[int, int] | None = None
 ) -> list[tuple[str, str, np.ndarray, Image.Image]]:
     """(name, title, array, picture) for each step; sizes in titles are the uploaded picture's."""
-    field = ("field", _field_title(digit), digit.field, _grey(digit.field))
+    field = ("field", _field_title(digit), digit.field, grey_image(digit.field))
     if digit.path == MNIST_LIKE:
         return [field]
     made = digit.digit
     ink = _reduced(digit.ink)
-    steps = [("ink", _ink_title(digit), ink, _grey(ink))]
+    steps = [("ink", _ink_title(digit), ink, grey_image(ink))]
     if made is None or made.crop_box is None:
         return steps + [field]
     mask = _reduced(digit.mask.astype(np.float32))
-    steps.append(("threshold", f"above the threshold {digit.threshold:.2f} (Otsu), specks dropped", mask, _grey(mask)))
+    steps.append(("threshold", f"above the threshold {digit.threshold:.2f} (Otsu), specks dropped", mask, grey_image(mask)))
     top, left, bottom, right = made.crop_box
     crop = _reduced(digit.ink[top:bottom, left:right])
     box = digit.crop_box(original_size)
     steps.append(("crop", f"cropped to the ink: {box['width']}x{box['height']} px", crop, _boxed(digit.ink, made.crop_box)))
     thickened = f", pen lines thickened by {made.thickened} px" if made.thickened else ""
     height, width = made.box.shape
-    steps.append(("box", f"scaled to {width}x{height}: the longer side {BOX} px{thickened}", made.box, _grey(made.box)))
+    steps.append(("box", f"scaled to {width}x{height}: the longer side {BOX} px{thickened}", made.box, grey_image(made.box)))
     return steps + [field]
 
 
@@ -89,7 +89,7 @@ def _reduced(values: np.ndarray) -> np.ndarray:
     return resize_plane(values, (max(1, round(width * scale)), max(1, round(height * scale))))
 
 
-def _grey(values: np.ndarray) -> Image.Image:
+def grey_image(values: np.ndarray) -> Image.Image:
     return Image.fromarray((np.clip(values, 0.0, 1.0) * 255).round().astype(np.uint8), "L")
 
 
@@ -97,7 +97,7 @@ def _boxed(ink: np.ndarray, crop_box: tuple[int, int, int, int]) -> Image.Image:
     """The (reduced) ink map in grey with the crop box outlined."""
     reduced = _reduced(ink)
     sy, sx = reduced.shape[0] / ink.shape[0], reduced.shape[1] / ink.shape[1]
-    picture = _grey(reduced).convert("RGB")
+    picture = grey_image(reduced).convert("RGB")
     top, left, bottom, right = crop_box
     outline = [left * sx, top * sy, max(left * sx, right * sx - 1), max(top * sy, bottom * sy - 1)]
     ImageDraw.Draw(picture).rectangle(outline, outline=_BOX_COLOUR)
