@@ -17,7 +17,8 @@ export function renderSteps(container, preprocessing) {
   container.hidden = false;
   const summary = document.createElement("p");
   summary.className = "muted";
-  summary.textContent = `${PATH_NAMES[preprocessing.path] || preprocessing.path}. ${preprocessing.reason || ""}`;
+  const reason = preprocessing.reason || "";
+  summary.textContent = `${PATH_NAMES[preprocessing.path] || preprocessing.path}. ${reason.charAt(0).toUpperCase()}${reason.slice(1)}`;
   const list = document.createElement("ol");
   list.className = "steps";
   for (const step of preprocessing.steps) {
