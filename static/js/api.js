@@ -40,10 +40,18 @@ export const api = {
   model: (id) => request(`/api/models/${encodeURIComponent(id)}`),
   weights: (id, layer) => request(`/api/models/${encodeURIComponent(id)}/layers/${layerPath(layer)}/weights`),
 
-  activationsForFile(id, file) {
+  // explain: also the digit preprocessing's steps as pictures (explain_preprocessing=true)
+  activationsForFile(id, file, explain = false) {
     const form = new FormData();
     form.append("image", file);
-    return request(`/api/models/${encodeURIComponent(id)}/activations?dtype=float16`, { method: "POST", body: form });
+    const steps = explain ? "&explain_preprocessing=true" : "";
+    return request(`/api/models/${encodeURIComponent(id)}/activations?dtype=float16${steps}`, { method: "POST", body: form });
+  },
+
+  read(id, file) {
+    const form = new FormData();
+    form.append("image", file);
+    return request(`/api/models/${encodeURIComponent(id)}/read?dtype=float16`, { method: "POST", body: form });
   },
 
   activationsForPixels(id, pixels, preprocess = "none") {

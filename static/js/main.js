@@ -7,6 +7,8 @@ import { DrawingPad } from "./draw.js";
 import { ExplainPanel } from "./explain.js";
 import { Inspector } from "./inspector.js";
 import { NetworkView } from "./network.js";
+import { renderSteps } from "./preprocessing.js";
+import { ReadingPanel } from "./reading.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -214,6 +216,7 @@ function receive(answer) {
 let frameRequested = false;
 function drawingChanged() {
   showError(""); // a new input: earlier messages no longer apply
+  renderSteps($("#seen-steps"), null); // the steps shown were an upload's
   state.pendingMoves.push({ seq: state.seq + 1, time: performance.now() });
   if (frameRequested) return;
   frameRequested = true;
@@ -259,14 +262,30 @@ function postDrawing(message) {
     });
 }
 
+// One digit's 28x28 field in [0, 1] (from "Read a number") -> the network view, as the model's input.
+function showField(field) {
+  const [height, width] = state.detail.input_shape;
+  const rows = [];
+  for (let y = 0; y < 28; y++) rows.push(Array.from(field.data.subarray(y * 28, y * 28 + 28)));
+  const seq = ++state.seq;
+  const preprocess = height === 28 && width === 28 ? "none" : "resize";
+  renderSteps($("#seen-steps"), null);
+  api
+    .activationsForPixels(state.detail.id, rows, preprocess)
+    .then((answer) => receive({ ...answer, seq }))
+    .catch((error) => showError(error.detail || String(error)));
+  $("#network").scrollIntoView({ behavior: "smooth", block: "nearest" });
+}
+
 async function upload(file) {
   if (!file) return;
   showError("");
   $("#upload-name").textContent = file.name;
   const seq = ++state.seq; // answers to drawings sent before this upload are now stale
   try {
-    const answer = await api.activationsForFile(state.detail.id, file);
+    const answer = await api.activationsForFile(state.detail.id, file, state.detail.kind === "digits");
     receive({ ...answer, seq });
+    if (seq >= state.shownSeq) renderSteps($("#seen-steps"), answer.preprocessing);
   } catch (error) {
     if (seq >= state.shownSeq) showError(error.detail || String(error));
   }
@@ -461,6 +480,8 @@ async function loadModel(id) {
     state.inspector = new Inspector(detail);
     state.network.setModel(detail);
     state.explain.setModel(detail);
+    state.reading.setModel(detail);
+    renderSteps($("#seen-steps"), null);
     fillAtlasLayers(detail);
     loadMap(detail);
     $("#model-description").textContent = detail.description;
@@ -507,6 +528,7 @@ async function start() {
     onError: showError,
   });
 
+  state.reading = new ReadingPanel($("#read"), { onOpen: showField, onError: showError });
   $("#clear").addEventListener("click", () => state.pad.clear());
   $("#eraser").addEventListener("change", (event) => (state.pad.erasing = event.target.checked));
   $("#brush").addEventListener("input", (event) => (state.pad.brush = Number(event.target.value)));
