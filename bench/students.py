@@ -10,7 +10,8 @@ For each student: the achieved update rate (answers per second of drawing) and t
 every frame, pen to answer as the page measures it (a frame is answered by the first answer whose
 `seq` is at least its own, since the server skips stale frames). A class size *holds* when every
 student gets >= 15 updates/s and the p95 latency over all frames is <= 50 ms. Class sizes grow
-until one does not hold; then the size halfway between is tried once.
+until one does not hold twice in a row (the machine is shared); then the size halfway between
+is tried once.
 
 All students run in one asyncio process (the `websockets` client, answers read as bytes and only
 their `seq` parsed), which shares the machine's cores with the server: its CPU share is printed
@@ -249,6 +250,9 @@ async def find_capacity(base: str, max_clients: int, seconds: float, server_pid:
     for size in [s for s in CLASS_SIZES if s <= max_clients] or [max_clients]:
         result = await run_class(base, size, seconds, frames, server_pid)
         print(result.line(), flush=True)
+        if not result.holds:  # the machine is shared: a size fails only if it fails twice
+            result = await run_class(base, size, seconds, frames, server_pid, seed=1)
+            print(result.line(), "(again)", flush=True)
         if result.holds:
             held = size
         else:
