@@ -71,6 +71,7 @@ class Student:
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
     reconnects: list[float] = field(default_factory=list)  # seconds from a lost channel to a new one
+    answered_at: list[float] = field(default_factory=list)  # perf_counter of each counted answer
     pending: deque = field(default_factory=deque)  # (seq, sent at, counted) of frames not yet answered
 
     @property
@@ -128,6 +129,7 @@ class Channel:
                 counted_answer = True
         if counted_answer:
             self.student.answers += 1
+            self.student.answered_at.append(now)
 
     async def send(self, text: str) -> None:
         if self.socket is None:
