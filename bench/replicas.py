@@ -61,6 +61,9 @@ class HAProxy:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def command(self, line: str) -> str:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(self.socket_path) and time.monotonic() < deadline:
+            time.sleep(0.1)  # HAProxy is starting
         with socket.socket(socket.AF_UNIX) as runtime:
             runtime.connect(self.socket_path)
             runtime.sendall(line.encode() + b"\n")
