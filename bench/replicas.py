@@ -247,6 +247,11 @@ def main() -> None:
               f"max {max(gaps, default=0):.2f} s (median {p(gaps or [0], 50):.2f} s); {len(after)} of them answered again after",
               flush=True)
         print(f"  HAProxy sees: { {n: r['status'] for n, r in lb.servers().items()} }")
+        lb.log.flush()
+        logged = [line for line in (folder / "haproxy.log").read_text().splitlines() if "/api/" in line]
+        print(f"  HAProxy logged {len(logged)} request(s) that went wrong on their first replica, e.g.:")
+        for line in logged[:3]:
+            print("    " + line[:200])
         ok &= not posts["failed"] and bool(dropped) and max(gaps) < 1.0 and len(after) == len(dropped)
         if args.browser:
             lb.in_service(3)
