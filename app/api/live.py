@@ -105,7 +105,10 @@ def answer_batch(settings, frames: list[LiveFrame]) -> list[str | None]:
         groups.setdefault(selection["max_side"], []).append((index, seq, model_input, selection, options))
     for max_side, group in groups.items():
         graph = frames[group[0][0]].served.graph
-        features, probabilities = activation_method.forward(graph, np.stack([item[2] for item in group]), max_side)
+        try:
+            features, probabilities = activation_method.forward(graph, np.stack([item[2] for item in group]), max_side)
+        except Exception:  # unexpected: each frame goes alone, so a failure stays with its own connection
+            continue
         for position, (index, seq, model_input, selection, options) in enumerate(group):
             try:
                 result = activation_method.select(graph, features, probabilities, position, selection["layers"], selection["channels"])

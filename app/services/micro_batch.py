@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,7 @@ class MicroBatcher:
         self._max = max(1, max_batch)
         self._lanes: dict[Hashable, _Lane] = {}
         self._running: set[asyncio.Future] = set()  # keeps the thread hops referenced
-        self.batch_sizes: list[int] = []  # the last batches' sizes, for tests and the benchmark's report
+        self.batch_sizes: deque[int] = deque(maxlen=1000)  # the last batches' sizes, for tests
 
     async def submit(self, key: Hashable, item: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -57,7 +58,7 @@ class MicroBatcher:
             return
         batch, lane.waiting = lane.waiting[: self._max], lane.waiting[self._max :]
         lane.busy = True
-        self.batch_sizes = [*self.batch_sizes[-999:], len(batch)]
+        self.batch_sizes.append(len(batch))
         hop = asyncio.ensure_future(run_in_threadpool(self._work, key, [item for item, _ in batch]))
         self._running.add(hop)
         hop.add_done_callback(functools.partial(self._land, key, lane, batch))
