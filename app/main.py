@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         log.info("serving %d model(s) from %s", len(app.state.registry), settings.models_dir)
         long_jobs = app.state.long_jobs = JobLimiter(settings.max_long_jobs)
         executors = app.state.executors = Executors(settings.max_decodes)
+        app.state.live_batcher = live.batcher_for(settings)
         shutdown = GracefulShutdown(
             settings.shutdown_grace_seconds,
             on_expiry=[long_jobs.stop, lambda: executors.abandon(SHUTTING_DOWN)],
