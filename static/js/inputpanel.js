@@ -62,8 +62,11 @@ export class InputPanel {
     $("#samples-source").textContent = `Samples: ${[...new Set(samples.map((s) => s.source))].join("; ")}.`;
   }
 
-  // Open with a real sample in, so the view never shows a blank input's bias noise.
+  // Open with a real sample in, so the view never shows a blank input's bias noise; a drawing
+  // or picture already in stays in when the model changes.
   start() {
+    if (this.digits && !this.pad.blank) return this.pad.changed();
+    if (!this.digits && this.lastFile) return this.onFile(this.lastFile);
     const samples = this.digits ? SAMPLES.digits : SAMPLES.images;
     return this.sample(samples[0]);
   }
@@ -90,6 +93,7 @@ export class InputPanel {
   file(file, name = null) {
     if (!file) return;
     $("#upload-name").textContent = name || file.name;
+    this.lastFile = file;
     this.onFile(file);
   }
 

@@ -158,7 +158,7 @@ export class NetworkView {
       canvas.style.height = `${grid.height * cell}px`;
       canvas.dataset.cell = String(cell);
       canvas.dataset.columns = String(grid.columns);
-      if (grid.spatial) canvas.dataset.maps = String(grid.maps);
+      if (grid.spatial) Object.assign(canvas.dataset, { maps: String(grid.maps), mapHeight: String(grid.h), mapWidth: String(grid.w) });
       else canvas.dataset.units = String(grid.units);
       slot.context = canvas.getContext("2d");
       slot.image = slot.context.createImageData(grid.width, grid.height);

@@ -102,6 +102,7 @@ export class OverviewView {
       const values = data.values.subarray(first, first + shown);
       this.blit(context, new Grid([shown], shown), values, 1, () => [Math.min(0, data.min), data.max], -(strip.scrollLeft % UNIT), 0, shown * UNIT, height);
       slot.drawn = shown;
+      slot.section.dataset.drawn = String(shown);
       return;
     }
     const [h, w, channels] = data.shape;
@@ -112,7 +113,7 @@ export class OverviewView {
     for (let i = 0; i < h * w; i++) for (let c = first; c < last; c++) picked[i * (last - first) + c - first] = data.values[i * channels + c];
     const grid = new Grid([h, w, last - first], last - first);
     const scale = this.scale;
-    const range = scale === "layer" ? () => [Math.min(0, data.min), data.max] : (map) => channelRange(picked, map, last - first);
+    const range = scale !== "map" ? () => [Math.min(0, data.min), data.max] : (map) => channelRange(picked, map, last - first);
     const left = first * STEP - strip.scrollLeft;
     this.blit(context, grid, picked, last - first, range, left, 0, (grid.width * STEP) / (w + 1), (h * STEP) / (w + 1));
     slot.drawn = last - first;
