@@ -63,6 +63,7 @@ export class Feed {
   sendDrawing() {
     this.seq += 1;
     for (const move of this.pending) move.seq = Math.min(move.seq, this.seq); // moves ride with this message
+    this.sentAt = { seq: this.seq, time: performance.now() };
     const message = { seq: this.seq, pixels: this.pixels(), preprocess: this.detail.kind === "digits" ? "digit" : "resize", ...this.options };
     if (this.live && this.live.open) this.live.send(message);
     else this.post(message);
@@ -100,6 +101,7 @@ export class Feed {
   }
 
   receive(answer) {
+    if (this.sentAt && answer.seq === this.sentAt.seq) performance.measure("round-trip", { start: this.sentAt.time, end: performance.now() });
     if (answer.seq !== undefined && answer.seq !== null) {
       if (answer.seq < this.shownSeq) return; // an older input answered late: never overwrite a newer view
       this.shownSeq = answer.seq;
