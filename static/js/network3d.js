@@ -84,7 +84,7 @@ export class View3D {
       texture.generateMipmaps = false;
       texture.colorSpace = THREE.SRGBColorSpace;
       // a plane's side grows with its grid, so the input is large and a dense layer a small square
-      const unit = Math.max(0.05, (MAX_SIDE / widest) * Math.min(3, Math.sqrt(widest / grid.width)));
+      const unit = Math.max(12 / Math.max(grid.width, grid.height), (MAX_SIDE / widest) * Math.min(3, Math.sqrt(widest / grid.width)));
       const width = grid.width * unit;
       const depth = grid.height * unit;
       const material = new THREE.MeshBasicMaterial({ map: texture, transparent: true, side: THREE.DoubleSide });
@@ -105,7 +105,7 @@ export class View3D {
     });
     const height = (layers.length - 1) * SPACING;
     this.controls.target.set(0, height / 2, 0);
-    this.camera.position.set(MAX_SIDE * 0.8, height / 2 + MAX_SIDE * 0.9, MAX_SIDE * 1.2 + height * 0.7);
+    this.camera.position.set(MAX_SIDE * 0.6, height / 2 + MAX_SIDE * 0.85, MAX_SIDE * 1.0 + height * 0.62);
     this.controls.update();
     this.resize();
   }
