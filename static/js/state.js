@@ -5,7 +5,7 @@
 
 const FIELDS = {
   model: { fallback: "" },
-  scale: { fallback: "layer", allowed: ["map", "layer", "global"] }, // colour scale per map, layer, network
+  scale: { fallback: "map", allowed: ["map", "layer", "global"] }, // colour scale per map (as Harley), layer, network
   view: { fallback: "2d", allowed: ["2d", "3d"] },
   unit: { fallback: "" }, // the selected unit: "conv2:c,y,x" (feature map) or "dense1:i" (vector layer)
   method: { fallback: "" }, // explanation method

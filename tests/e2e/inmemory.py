@@ -38,7 +38,7 @@ def serving(models: dict):
     folder = Path(tempfile.mkdtemp(prefix="convnet-vis-inmemory-"))
     app = create_app(Settings(models_dir=folder, cache_dir=folder / "cache"), registry=ModelRegistry(served))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5))
     server.install_signal_handlers = lambda: None  # not the main thread
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
