@@ -12,8 +12,10 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -299,6 +301,46 @@ def bench_page(url: str, model_id: str, repeats: int, report: Report) -> None:
     report.ratio("page: pen move -> view, live channel", "baseline: page over HTTP, one POST per update", "[p95 target <= 16 ms]")
 
 
+def bench_overview(url: str, model_id: str, repeats: int, report: Report) -> None:
+    """Issue 13: a 224x224 upload to VGG16 (random weights, built here) until its overview is drawn
+    in Chromium, against the server's own answer to the same request (forward pass, reduction,
+    encoding) timed from a client; and the bytes the overview moves."""
+    import io
+
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM_ARGS, chromium_path
+    from tests.e2e.inmemory import serving, vgg16
+
+    picture = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)).save(picture, format="PNG")
+    body = picture.getvalue()
+    rounds = max(5, repeats // 20)
+    with serving({"vgg16": (vgg16(), {"name": "VGG16 (random weights)", "input_range": (0.0, 255.0)})}) as base:
+        endpoint = f"{base}/api/models/vgg16/activations?dtype=uint8&max_side=16"
+        with httpx.Client(timeout=120) as client:
+            size = len(client.post(endpoint, files={"image": ("p.png", body, "image/png")}).content)
+            report.add("VGG16 224x224 overview answer, HTTP client", timed(lambda: client.post(endpoint, files={"image": ("p.png", body, "image/png")}), rounds, warmup=1))
+        print(f"  VGG16 overview answer: {size / 1e6:.2f} MB [target <= 8 MB]", flush=True)
+        path = Path(tempfile.mkdtemp()) / "picture.png"
+        path.write_bytes(body)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(f"{base}/?model=vgg16")
+            page.wait_for_function("() => window.convnetVis.answers > 0", timeout=60_000)
+            page.evaluate("() => { window.convnetVis.files = []; }")
+            for i in range(rounds):
+                page.set_input_files("[data-testid=upload]", str(path))
+                page.wait_for_function(f"() => window.convnetVis.files.length > {i}", timeout=60_000)
+            report.add("VGG16 224x224 upload -> overview drawn, page", page.evaluate("window.convnetVis.files"))
+            browser.close()
+    rows = report.rows
+    extra = statistics.median(rows["VGG16 224x224 upload -> overview drawn, page"]) - statistics.median(rows["VGG16 224x224 overview answer, HTTP client"])
+    print(f"  page time over the server's answer (p50): {extra:.0f} ms [target <= 1000 ms]", flush=True)
+
+
 def bench_filters(url: str, model_id: str, repeats: int, report: Report) -> None:
     """Issue 5: one pattern and a whole-layer atlas vs a generate_pattern-style loop per channel."""
     import tensorflow as tf
@@ -381,6 +423,7 @@ CASES = {
     "filters": bench_filters,
     "dataset": bench_dataset,
     "page": bench_page,
+    "overview": bench_overview,
     "models": None,  # bench.models.bench_models, imported when asked for
 }
 

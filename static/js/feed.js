@@ -7,7 +7,8 @@ import { api, decodeArray, LiveChannel } from "./api.js";
 // Pen-move-to-view latencies, for the benchmark and the browser tests: `latencies` to the moment
 // the view's canvases hold the answer, `frames` to the next animation frame after it (when the
 // compositor shows it).
-window.convnetVis = { latencies: [], frames: [], answers: 0, bytes: 0 };
+// `files`: from a file handed to the feed to its answer drawn (uploads, samples, the camera).
+window.convnetVis = { latencies: [], frames: [], files: [], answers: 0 };
 
 export function decodeAnswer(answer) {
   performance.mark("decode-start");
@@ -92,9 +93,11 @@ export class Feed {
 
   async sendFile(file) {
     const seq = ++this.seq; // answers to drawings sent before this file are now stale
+    const start = performance.now();
     try {
       const answer = await api.activationsForFile(this.detail.id, file, this.options);
       this.receive({ ...answer, seq });
+      window.convnetVis.files.push(performance.now() - start);
     } catch (error) {
       if (seq >= this.shownSeq) this.onError(error.detail || String(error));
     }

@@ -17,7 +17,12 @@ export class InputPanel {
     $("#clear").addEventListener("click", () => this.pad.clear());
     $("#eraser").addEventListener("change", (event) => (this.pad.erasing = event.target.checked));
     $("#brush").addEventListener("input", (event) => (this.pad.brush = Number(event.target.value)));
-    for (const input of [$("#file"), $("#phone-camera")]) input.addEventListener("change", (event) => this.file(event.target.files[0]));
+    for (const input of [$("#file"), $("#phone-camera")]) {
+      input.addEventListener("change", (event) => {
+        this.file(event.target.files[0]);
+        event.target.value = ""; // choosing the same file again is a new input too
+      });
+    }
     const drop = $("#drop");
     drop.addEventListener("dragover", (event) => {
       event.preventDefault();

@@ -98,10 +98,10 @@ def test_hovering_draws_edges_to_every_unit_read_and_click_pins_it(open_page):
 
 
 def test_the_url_restores_the_page_state(open_page):
-    page = open_page("?model=mnist-lenet&scale=map&unit=conv2:3,4,5&method=occlusion&class=7")
+    page = open_page("?model=mnist-lenet&scale=layer&unit=conv2:3,4,5&method=occlusion&class=7")
     page.wait_for_function("() => document.querySelector('[data-testid=info]').textContent.includes('the model computed')")
     assert page.input_value("#model") == "mnist-lenet"
-    assert page.input_value("#scale") == "map"
+    assert page.input_value("#scale") == "layer"
     assert page.input_value("[data-testid=explain-method]") == "occlusion"
     assert page.input_value("#explain-class") == "7"
     assert "conv2 (Conv2D), row 4, column 5, channel 3" in page.inner_text("[data-testid=info]")
