@@ -197,6 +197,29 @@ export class View3D {
     );
   }
 
+  // The receptive field as a green rectangle on the input plane.
+  outline(region) {
+    if (this.field) {
+      this.scene.remove(this.field);
+      this.field.geometry.dispose();
+      this.field.material.dispose();
+      this.field = null;
+    }
+    if (!region) return;
+    const slot = this.slots.get("input");
+    const { y0, y1, x0, x1 } = region.box;
+    const half = slot.width / slot.grid.width / 2;
+    const corner = (y, x, dy, dx) => {
+      const p = this.position("input", { channel: 0, y, x });
+      return [p.x + dx * half, p.y + 0.02, p.z + dy * half];
+    };
+    const points = [corner(y0, x0, -1, -1), corner(y0, x1, -1, 1), corner(y1, x1, 1, 1), corner(y1, x0, 1, -1)].flat();
+    const geometry = new THREE.BufferGeometry();
+    geometry.setAttribute("position", new THREE.Float32BufferAttribute(points, 3));
+    this.field = new THREE.LineLoop(geometry, new THREE.LineBasicMaterial({ color: 0x39d353 }));
+    this.scene.add(this.field);
+  }
+
   // The hovered unit's edges to every unit it reads, coloured by signed weight (brighter: stronger).
   showEdges(target, connections, regions) {
     if (this.edges) {
@@ -228,6 +251,7 @@ export class View3D {
       this.edges = new THREE.LineSegments(geometry, new THREE.LineBasicMaterial({ vertexColors: true }));
       this.scene.add(this.edges);
     }
+    this.outline((regions || []).find((region) => region.receptiveField));
     this.draw();
   }
 }
