@@ -88,9 +88,8 @@ def test_hovering_draws_edges_to_every_unit_read_and_click_pins_it(open_page):
              let red = 0, blue = 0; for (let i = 0; i < d.length; i += 4) { if (d[i] > 150 && d[i + 2] < 110 && d[i + 3] > 60) red++; if (d[i + 2] > 150 && d[i] < 130 && d[i + 3] > 60) blue++; } return [red, blue]; }"""
     )
     assert colours[0] > 50 and colours[1] > 50, colours
-    page.mouse.down()
-    page.mouse.up()
-    assert unquote(page.url).endswith("unit=conv2:5,5,5")
+    page.mouse.click(*unit_point(page, "conv2", (5, 5, 5)))
+    page.wait_for_function("() => decodeURIComponent(location.search).includes('unit=conv2:5,5,5')", timeout=5_000)
     page.mouse.move(5, 5)  # away: the clicked unit stays in the box, with its edges
     page.wait_for_function("() => document.querySelector('[data-testid=info]').textContent.includes('pinned')")
     assert "conv2 (Conv2D), row 5, column 5, channel 5" in page.inner_text("[data-testid=info]")
