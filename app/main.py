@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app.api import analysis, dataset, explain, filters, live, models
+from app.api import analysis, dataset, explain, filters, live, models, read
 from app.cache import ArrayCache
 from app.config import PROJECT_ROOT, Settings
 from app.docs import add_docs
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     register_error_handlers(app)
     app.include_router(models.router)
     app.include_router(analysis.router)
+    app.include_router(read.router)
     app.include_router(live.router)
     app.include_router(explain.router)
     app.include_router(filters.router)

@@ -26,8 +26,9 @@ function layerPath(name) {
   return name.split("/").map(encodeURIComponent).join("/");
 }
 
-function activationQuery({ dtype = "float16", max_side, layers, preprocess } = {}) {
+function activationQuery({ dtype = "float16", max_side, layers, preprocess, explain } = {}) {
   const query = new URLSearchParams({ dtype });
+  if (explain) query.set("explain_preprocessing", "true");
   if (max_side) query.set("max_side", max_side);
   if (layers) query.set("layers", layers.join(","));
   if (preprocess) query.set("preprocess", preprocess);
@@ -59,11 +60,18 @@ export const api = {
   model: (id) => request(`/api/models/${encodeURIComponent(id)}`),
   weights: (id, layer) => request(`/api/models/${encodeURIComponent(id)}/layers/${layerPath(layer)}/weights`),
 
-  // options: {dtype (default float16), max_side, layers: [names]} as in docs/api.md
+  // options: {dtype (default float16), max_side, layers: [names], explain (the digit
+  // preprocessing's steps as pictures: explain_preprocessing=true)} as in docs/api.md
   activationsForFile(id, file, options = {}) {
     const form = new FormData();
     form.append("image", file);
     return request(`/api/models/${encodeURIComponent(id)}/activations?${activationQuery(options)}`, { method: "POST", body: form });
+  },
+
+  read(id, file) {
+    const form = new FormData();
+    form.append("image", file);
+    return request(`/api/models/${encodeURIComponent(id)}/read?dtype=float16`, { method: "POST", body: form });
   },
 
   activationsForPixels(id, pixels, preprocess = "none", options = {}) {

@@ -20,7 +20,7 @@ export function decodeAnswer(answer) {
   const input = decodeArray(answer.input);
   layers.set("input", { name: "input", shape: input.shape, values: input.data });
   performance.measure("decode", "decode-start");
-  return { input: { shape: input.shape, values: input.data }, layers, ...answer.prediction };
+  return { input: { shape: input.shape, values: input.data }, layers, preprocessing: answer.preprocessing || null, ...answer.prediction };
 }
 
 export class Feed {
@@ -91,11 +91,24 @@ export class Feed {
       });
   }
 
+  // Model-input pixels sent once over HTTP (a digit read from a picture of a number).
+  async sendPixels(rows, preprocess) {
+    const seq = ++this.seq;
+    try {
+      const answer = await api.activationsForPixels(this.detail.id, rows, preprocess, this.options);
+      this.receive({ ...answer, seq });
+    } catch (error) {
+      if (seq >= this.shownSeq) this.onError(error.detail || String(error));
+    }
+  }
+
   async sendFile(file) {
     const seq = ++this.seq; // answers to drawings sent before this file are now stale
     const start = performance.now();
     try {
-      const answer = await api.activationsForFile(this.detail.id, file, this.options);
+      // digit models: the preprocessing's steps too, shown under "what the model sees"
+      const options = { ...this.options, explain: this.detail.kind === "digits" };
+      const answer = await api.activationsForFile(this.detail.id, file, options);
       this.receive({ ...answer, seq });
       window.convnetVis.files.push(performance.now() - start);
     } catch (error) {

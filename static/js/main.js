@@ -13,6 +13,8 @@ import { MapDialog } from "./mapdialog.js";
 import { NetworkView } from "./network.js";
 import { isBig, OVERVIEW_OPTIONS, OverviewView } from "./overview.js";
 import { PredictionView } from "./prediction.js";
+import { renderSteps } from "./preprocessing.js";
+import { ReadingPanel } from "./reading.js";
 import { state } from "./state.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -78,6 +80,17 @@ const prediction = new PredictionView({ seen: $("#seen"), label: $("#prediction"
 const explain = new ExplainPanel($("#explain"), { currentPixels, onError: showError, onChoice: (choice) => state.set(choice) });
 const mapCard = new MapCard($("#map-card"), { currentPixels, onError: showError });
 const atlas = new AtlasCard($("#filters"), { onError: showError });
+// "Read a number": one digit's 28x28 field in [0, 1] opens in the network view as the model's input.
+const reading = new ReadingPanel($("#read"), {
+  onOpen: (field) => {
+    const rows = [];
+    for (let y = 0; y < 28; y++) rows.push(Array.from(field.data.subarray(y * 28, y * 28 + 28)));
+    const [height, width] = page.detail.input_shape;
+    feed.sendPixels(rows, height === 28 && width === 28 ? "none" : "resize");
+    $("#network").scrollIntoView({ behavior: "smooth", block: "nearest" });
+  },
+  onError: showError,
+});
 unitInfo.addAction("Enlarge", (target) => {
   const channel = target.y === undefined ? target.index : target.channel;
   const data = page.answer && page.answer.layers.get(target.layer.name);
@@ -96,6 +109,7 @@ function showAnswer(answer) {
   performance.mark("render-start");
   activeView().render(answer, state.get("scale"));
   prediction.render(answer);
+  renderSteps($("#seen-steps"), answer.preprocessing); // an upload's digit preprocessing steps, if any
   unitInfo.setAnswer(answer);
   performance.measure("render", "render-start");
   mapCard.place();
@@ -130,7 +144,8 @@ async function loadModel(id) {
     if (page.big) overview.setModel(detail);
     else network.setModel(detail);
     if (page.view3d) page.view3d.setModel(detail);
-    for (const part of [dialog, prediction, explain, atlas, panel]) part.setModel(detail);
+    for (const part of [dialog, prediction, explain, atlas, panel, reading]) part.setModel(detail);
+    renderSteps($("#seen-steps"), null);
     mapCard.setModel(detail);
     explain.choose({ method: state.get("method"), cls: state.get("class") });
     unitInfo.restore(state.get("unit"));
