@@ -5,6 +5,7 @@ one batch (a long wait of 1 s, a cap equal to the lane's frame count) and compar
 layer outputs for each connection's input.
 """
 
+import asyncio
 import json
 import threading
 
@@ -85,3 +86,23 @@ def test_batched_frames_keep_their_own_options(batching_client, mnist):
     assert [layer["name"] for layer in answer["layers"]] == ["conv1"]
     assert answer["layers"][0]["activations"]["dtype"] == "float16" and max(answer["layers"][0]["shape"][:2]) == 8
     assert unknown["seq"] == 2 and unknown["error"]["status"] == 404
+
+
+
+def test_a_lone_client_does_not_wait_for_a_batch():
+    """Nobody to batch with: an hour-long window does not delay a lone client's item; with two
+    clients the window holds and their items go together."""
+    from app.services.micro_batch import MicroBatcher
+
+    async def scenario():
+        batcher = MicroBatcher(lambda key, items: [item * 10 for item in items], wait_seconds=3600, max_batch=16)
+        batcher.joined("m")
+        assert await asyncio.wait_for(batcher.submit("m", 1), timeout=10) == 10
+        batcher.joined("m")
+        batcher._wait = 0.2
+        assert await asyncio.gather(batcher.submit("m", 2), batcher.submit("m", 3)) == [20, 30]
+        batcher.left("m")
+        assert await asyncio.wait_for(batcher.submit("m", 4), timeout=10) == 40
+        return list(batcher.batch_sizes)
+
+    assert asyncio.run(scenario()) == [1, 2, 1]

@@ -192,6 +192,8 @@ async def live(
             arrived.set()
 
     receiver = asyncio.create_task(receive())
+    if batcher is not None:
+        batcher.joined(served.id)
     try:
         while True:
             waiter = asyncio.create_task(arrived.wait())
@@ -213,6 +215,8 @@ async def live(
     except WebSocketDisconnect:
         pass
     finally:
+        if batcher is not None:
+            batcher.left(served.id)
         receiver.cancel()
         try:
             await receiver

@@ -4,8 +4,9 @@ The live channel sends each model's concurrent frames (from many connections) th
 forward pass: a batch of 8 costs about twice one frame, not eight times. A lane per key (a
 model) collects items for at most `wait_seconds` after the first, or until `max_batch` are
 waiting, then runs `work(key, items)` on a thread. While a lane's batch runs, new items wait and
-go together as soon as it lands, so under load batches grow by themselves and an idle lane adds
-only `wait_seconds` to a lone item. `work` returns one result per item, in order; it handles
+go together as soon as it lands, so under load batches grow by themselves. A key with one
+client (`joined`/`left` count them) never waits: there is nobody to batch with, so a lone
+student's frame starts at once. `work` returns one result per item, in order; it handles
 per-item errors itself (one bad frame must not fail the others), so an exception it raises
 reaches every item of that batch.
 """
@@ -35,8 +36,15 @@ class MicroBatcher:
         self._wait = wait_seconds
         self._max = max(1, max_batch)
         self._lanes: dict[Hashable, _Lane] = {}
+        self._clients: dict[Hashable, int] = {}
         self._running: set[asyncio.Future] = set()  # keeps the thread hops referenced
         self.batch_sizes: deque[int] = deque(maxlen=1000)  # the last batches' sizes, for tests
+
+    def joined(self, key: Hashable) -> None:
+        self._clients[key] = self._clients.get(key, 0) + 1
+
+    def left(self, key: Hashable) -> None:
+        self._clients[key] = max(0, self._clients.get(key, 0) - 1)
 
     async def submit(self, key: Hashable, item: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -44,7 +52,7 @@ class MicroBatcher:
         future = loop.create_future()
         lane.waiting.append((item, future))
         if not lane.busy:
-            if len(lane.waiting) >= self._max:
+            if len(lane.waiting) >= self._max or self._clients.get(key, 0) <= 1:
                 self._start(key, lane)
             elif lane.timer is None:
                 lane.timer = loop.call_later(self._wait, self._start, key, lane)
