@@ -31,6 +31,10 @@ class Settings:
     max_long_jobs: int = field(default_factory=lambda: int(_env("MAX_LONG_JOBS", "2")))
     # Uploads decoded and preprocessed at once per process; more wait their turn (this bounds memory).
     max_decodes: int = field(default_factory=lambda: int(_env("MAX_DECODES", "2")))
+    # The live channel's micro-batching: frames of one model arriving within this many ms go
+    # through one forward pass together (at most `live_batch_max`); 0 turns batching off.
+    live_batch_wait_ms: float = field(default_factory=lambda: float(_env("LIVE_BATCH_WAIT_MS", "4")))
+    live_batch_max: int = field(default_factory=lambda: int(_env("LIVE_BATCH_MAX", "16")))
     # After SIGTERM: how long running long jobs may go on before they are cancelled.
     shutdown_grace_seconds: float = field(default_factory=lambda: float(_env("SHUTDOWN_GRACE_SECONDS", "10")))
     # Host names the server answers to (`*.school.org` patterns); empty: any.

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app.api import analysis, dataset, explain, filters, lessons, live, models
+from app.api import analysis, dataset, explain, filters, lessons, live, models, read
 from app.cache import ArrayCache
 from app.config import PROJECT_ROOT, Settings
 from app.docs import add_docs
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         log.info("serving %d model(s) from %s", len(app.state.registry), settings.models_dir)
         long_jobs = app.state.long_jobs = JobLimiter(settings.max_long_jobs)
         executors = app.state.executors = Executors(settings.max_decodes)
+        app.state.live_batcher = live.batcher_for(settings)
         shutdown = GracefulShutdown(
             settings.shutdown_grace_seconds,
             on_expiry=[long_jobs.stop, lambda: executors.abandon(SHUTTING_DOWN)],
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     register_error_handlers(app)
     app.include_router(models.router)
     app.include_router(analysis.router)
+    app.include_router(read.router)
     app.include_router(live.router)
     app.include_router(explain.router)
     app.include_router(filters.router)

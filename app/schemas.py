@@ -136,9 +136,59 @@ class Prediction(BaseModel):
         return {key: value for key, value in handler(self).items() if value is not None}
 
 
+class CropBox(BaseModel):
+    left: int
+    top: int
+    width: int
+    height: int
+
+
+class PreprocessingStep(BaseModel):
+    name: str = Field(description="ink, threshold, crop, box or field")
+    title: str = Field(description="what the step did, with its numbers")
+    png: str = Field(description="data:image/png;base64 of the step, ink white on black; for crop, the box on the ink map")
+    array: ArrayOut = Field(
+        description="the step's values (for crop, the ink inside the box); field is exactly what the model is given, before input_range"
+    )
+
+
+class Preprocessing(BaseModel):
+    """What `preprocess` did. For `digit`: the path it took and why, and its measurements."""
+
+    mode: str = Field(description="the preprocess mode used: digit, resize or none (auto resolved)")
+    path: str | None = Field(None, description="digit: mnist_like, flat_background or uneven_background")
+    reason: str | None = Field(None, description="digit: why that path, with the measurement that decided it")
+    polarity: str | None = None
+    background: list[float] | None = Field(None, description="the background colour found, in the picture's channels")
+    unevenness: float | None = Field(None, description="drift of the background across the picture / ink contrast")
+    rulings_removed: int | None = None
+    threshold: float | None = Field(None, description="Otsu's threshold on the ink map (peak 1)")
+    crop_box: CropBox | None = Field(None, description="the digit's box in the uploaded picture's pixels")
+    blank: bool | None = Field(None, description="no ink found: the field is blank")
+    box_size: list[int] | None = Field(None, description="[h, w] of the digit scaled to the 20 px box")
+    thickened: int | None = Field(None, description="dilation radius given to thin pen lines, in work pixels")
+    shift: list[float] | None = Field(None, description="[dy, dx] that put the centre of mass at (14, 14)")
+    steps: list[PreprocessingStep] | None = Field(None, description="with explain_preprocessing=true")
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler):
+        return {key: value for key, value in handler(self).items() if value is not None}
+
+
 class PredictResponse(BaseModel):
     input: ArrayOut = Field(description="the exact [H, W, C] array fed to the model")
     prediction: Prediction
+    preprocessing: Preprocessing | None = Field(
+        None, description="predict and activations: what preprocess did (for digit, its path; steps on request)"
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler):
+        """`preprocessing` appears only where the endpoint reports it."""
+        data = handler(self)
+        if data.get("preprocessing") is None:
+            data.pop("preprocessing", None)
+        return data
 
 
 class LayerActivation(BaseModel):
@@ -158,6 +208,32 @@ class LayerActivation(BaseModel):
 
 class ActivationsResponse(PredictResponse):
     layers: list[LayerActivation]
+
+
+class ReadDigit(BaseModel):
+    label: str = Field(description="the class read: the most probable")
+    confidence: float = Field(description="its probability")
+    box: CropBox = Field(description="the digit's box in the picture's pixels, as sent")
+    prediction: Prediction
+    field: ArrayOut = Field(description="its 28x28 MNIST field in [0, 1]: send it as pixels to see it in the network view")
+    png: str = Field(description="the field as a PNG data URL")
+    pieces: int = Field(description="connected components merged into it (a broken stroke gives 2 or more)")
+    split: bool = Field(description="cut out of a component holding touching digits")
+
+
+class ReadSize(BaseModel):
+    width: int
+    height: int
+
+
+class ReadResponse(BaseModel):
+    model: str
+    text: str = Field(description="the digits' labels left to right")
+    digits: list[ReadDigit]
+    ignored: int = Field(description="marks that were not digits: specks, dashes, dots, underlines")
+    size: ReadSize = Field(description="the picture's size as sent")
+    path: str = Field(description="how the ink map was made: flat_background or uneven_background (as for one digit)")
+    threshold: float | None = Field(None, description="Otsu's threshold on the ink map (peak 1); null for a blank picture")
 
 
 class ErrorResponse(BaseModel):

@@ -31,12 +31,13 @@ _DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 
 def page_policy(host: str | None) -> str:
     """The page loads only its own scripts and styles (no inline code: `static/js` sets styles
-    through the DOM, which CSP allows), shows data: images (the API's PNG overlays), and connects
+    through the DOM, which CSP allows), shows data: images (the API's PNG overlays) and blob: ones
+(the user's own upload shown back, as an object URL the page made), and connects
     to its own server, the live channel included (`ws:`/`wss:` spelled out for browsers older
     than CSP 3, where 'self' does not cover them)."""
     sockets = f" ws://{host} wss://{host}" if host and _HOST.fullmatch(host) else ""
     return (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
         f"connect-src 'self'{sockets}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
 

@@ -1,5 +1,7 @@
-"""Load and memory: `python -m bench.load [--clients 16] [--seconds 60]` and
-`python -m bench.load memory [--requests 10000]`.
+"""Load, memory and a class: `python -m bench.load [--clients 16] [--seconds 60]`,
+`python -m bench.load memory [--requests 10000]` and
+`python -m bench.load students [--max-clients 128] [--workers 1 2] [--compare] [--step-seconds 10]`
+(students on the live channel: see bench/students.py).
 
 Load: concurrent clients loop over a mix of endpoints against the real server for a fixed time
 (bounded in count and time, loopback only). It reports every endpoint's p50/p95/p99, the
@@ -130,12 +132,20 @@ def memory(requests: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
-    parser.add_argument("mode", nargs="?", choices=["load", "memory"], default="load")
+    parser.add_argument("mode", nargs="?", choices=["load", "memory", "students"], default="load")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--max-clients", type=int, default=128, help="students: the largest class tried")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="students: server worker counts to measure")
+    parser.add_argument("--compare", action="store_true", help="students: also measure with micro-batching off")
+    parser.add_argument("--step-seconds", type=float, default=10, help="students: seconds measured per class size")
     args = parser.parse_args()
-    if args.mode == "memory":
+    if args.mode == "students":
+        from bench.students import students
+
+        students(args.max_clients, args.workers, args.compare, args.step_seconds)
+    elif args.mode == "memory":
         memory(args.requests)
     else:
         load(args.clients, args.seconds)

@@ -36,42 +36,55 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class Server:
+    """One `python -m app serve` process on a loopback port (start, wait until healthy, stop)."""
+
+    def __init__(self, models_dir: Path | None = None, workers: int = 1, env: dict | None = None, cache: str | None = None) -> None:
+        self.port = free_port()
+        environment = {
+            **os.environ,
+            "CONVNET_VIS_MODELS_DIR": str(models_dir or PROJECT_ROOT / "models"),
+            "CONVNET_VIS_CACHE_DIR": cache or tempfile.mkdtemp(prefix="convnet-vis-cache-"),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            **(env or {}),
+        }
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="convnet-vis-server-", suffix=".log", delete=False)
+        command = [sys.executable, "-m", "app", "serve", "--port", str(self.port), "--workers", str(workers)]
+        self.process = subprocess.Popen(
+            command + ["--log-level", "warning"], cwd=PROJECT_ROOT, env=environment, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        self.url = ServerURL(f"http://127.0.0.1:{self.port}")
+        self.url.pid = self.process.pid
+
+    def wait_healthy(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(self.url + "/api/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.log.seek(0)
+                raise RuntimeError(f"the server did not start:\n{self.log.read()[-3000:]}")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
 @contextlib.contextmanager
 def running_server(models_dir: Path | None = None, workers: int = 1, env: dict | None = None, timeout: float = 120):
     """Yield the base URL of `python -m app serve` on a free loopback port; stop it afterwards."""
-    port = free_port()
-    cache = tempfile.mkdtemp(prefix="convnet-vis-cache-")
-    environment = {
-        **os.environ,
-        "CONVNET_VIS_MODELS_DIR": str(models_dir or PROJECT_ROOT / "models"),
-        "CONVNET_VIS_CACHE_DIR": cache,
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        **(env or {}),
-    }
-    log = tempfile.NamedTemporaryFile("w+", prefix="convnet-vis-server-", suffix=".log", delete=False)
-    command = [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(
-        command + ["--log-level", "warning"], cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = ServerURL(f"http://127.0.0.1:{port}")
-    url.pid = process.pid
-    deadline = time.monotonic() + timeout
+    server = Server(models_dir, workers, env)
     try:
-        while True:
-            try:
-                if httpx.get(url + "/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise RuntimeError(f"the server did not start:\n{log.read()[-3000:]}")
-            time.sleep(0.3)
-        yield url
+        server.wait_healthy(timeout)
+        yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        server.stop()

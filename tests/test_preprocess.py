@@ -1,47 +1,13 @@
 """`digit` preprocessing: photos of paper and canvas exports must look like MNIST to the model."""
 
-import io
-
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter
 
 from app.preprocess import PreprocessMode, digit_field, prepare, resize_to
 from tests.conftest import arr
+from tests.digit_images import canvas_export, phone_photo
 
 URL = "/api/models/mnist-convnet/predict"
-
-
-def phone_photo(digit: np.ndarray, rng: np.random.Generator, thin: bool = False) -> bytes:
-    """A handwritten digit photographed on paper: big, off-centre, dark ink, uneven warm light, JPEG noise."""
-    height, width = 900, 1200
-    ink = Image.fromarray(digit).resize((360, 360), Image.Resampling.BICUBIC)
-    if thin:  # a fine pen: only the cores of MNIST's strokes, about half as wide
-        ink = ink.point(lambda v: 255 if v > 230 else 0)
-    ink = ink.filter(ImageFilter.GaussianBlur(2))
-    canvas = np.zeros((height, width), np.float32)
-    top, left = rng.integers(80, height - 440), rng.integers(80, width - 440)
-    canvas[top : top + 360, left : left + 360] = np.asarray(ink, np.float32) / 255.0
-    ys, xs = np.mgrid[0:height, 0:width]
-    light = 0.55 + 0.35 * (xs / width) + 0.1 * np.sin(ys / height * np.pi)  # shadow on one side
-    paper = np.stack([light * 0.97, light * 0.93, light * 0.82], axis=-1)  # warm, off-white
-    ink_colour = np.array([0.12, 0.12, 0.25])  # blue-black pen
-    photo = paper * (1 - canvas[..., None]) + ink_colour * canvas[..., None]
-    photo += rng.normal(0, 0.03, photo.shape)
-    image = Image.fromarray((np.clip(photo, 0, 1) * 255).astype(np.uint8), "RGB")
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=80)
-    return buffer.getvalue()
-
-
-def canvas_export(digit: np.ndarray) -> bytes:
-    """What a browser canvas gives: black ink whose coverage is the alpha, on transparency."""
-    big = np.asarray(Image.fromarray(digit).resize((280, 280), Image.Resampling.BICUBIC))
-    rgba = np.zeros((280, 280, 4), np.uint8)
-    rgba[..., 3] = big
-    buffer = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize("thin", [False, True], ids=["marker", "fine-pen"])

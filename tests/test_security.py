@@ -79,7 +79,7 @@ def test_security_headers(client):
     policy = page.headers["content-security-policy"]
     assert "script-src 'self';" in policy and "style-src 'self';" in policy and "'unsafe" not in policy
     assert "connect-src 'self' ws://testserver wss://testserver" in policy
-    assert "img-src 'self' data:" in policy and "frame-ancestors 'none'" in policy
+    assert "img-src 'self' data: blob:;" in policy and "frame-ancestors 'none'" in policy
     # the page has no inline script or style for the policy to block
     assert not re.search(r"<script(?![^>]*\bsrc=)|<style|\sstyle=|\son\w+=", page.text)
     for response in (page, client.get("/api/health"), client.get("/static/js/main.js")):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import ERROR_RESPONSES, IMAGE_BODY, ArraysDep, InputDep, ModelDep
+from app.api.deps import ERROR_RESPONSES, IMAGE_BODY, ArraysDep, ModelDep, PreparedDep
 from app.errors import InvalidOption
 from app.schemas import ActivationsResponse, PredictResponse
 from app.services import analysis
@@ -42,14 +42,15 @@ def parse_indices(text: str | None) -> list[int] | None:
 
 
 @router.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES, openapi_extra=IMAGE_BODY)
-async def predict(served: ModelDep, model_input: InputDep, arrays: ArraysDep) -> dict:
-    return await run_in_threadpool(analysis.predict, served, model_input, arrays)
+async def predict(served: ModelDep, prepared: PreparedDep, arrays: ArraysDep) -> dict:
+    result = await run_in_threadpool(analysis.predict, served, prepared.array, arrays)
+    return {**result, "preprocessing": prepared.preprocessing}
 
 
 @router.post("/activations", response_model=ActivationsResponse, responses=ERROR_RESPONSES, openapi_extra=IMAGE_BODY)
 async def layer_activations(
     served: ModelDep,
-    model_input: InputDep,
+    prepared: PreparedDep,
     arrays: ArraysDep,
     layers: str | None = Query(None, description="comma-separated layer names; default: every layer"),
     max_side: int | None = Query(
@@ -57,6 +58,7 @@ async def layer_activations(
     ),
     channels: str | None = Query(None, description="channel indices or ranges kept in each feature map, e.g. 0-7,12"),
 ) -> dict:
-    return await run_in_threadpool(
-        analysis.activations, served, model_input, split_names(layers), arrays, max_side, parse_indices(channels)
+    result = await run_in_threadpool(
+        analysis.activations, served, prepared.array, split_names(layers), arrays, max_side, parse_indices(channels)
     )
+    return {**result, "preprocessing": prepared.preprocessing}

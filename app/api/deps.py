@@ -6,6 +6,7 @@ each such hop cost about a millisecond per request next to TensorFlow's threads.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 import numpy as np
@@ -16,11 +17,12 @@ from app.encoding import ArrayOptions, Encoding, TransferDtype
 from app.executors import LIGHT_BODY_BYTES, Executors
 from app.inputs import ImageInput, decode_image, parse_body, read_body
 from app.jobs import JobLimiter
-from app.preprocess import PreprocessMode, prepare, resolve_mode, shrink_factor
+from app.preprocess import Prepared, PreprocessMode, prepare_explained, resolve_mode, shrink_factor
 from app.registry import ModelRegistry, ServedModel
 from app.schemas import ErrorResponse
 from app.services.dataset import DatasetViews
 from app.services.filters import FilterPatterns
+from app.services.preprocessing import preprocessing_payload
 
 
 async def get_settings(request: Request) -> Settings:
@@ -74,29 +76,65 @@ async def get_array_options(
 ArraysDep = Annotated[ArrayOptions, Depends(get_array_options)]
 
 
+PREPROCESS_QUERY = Query(
+    PreprocessMode.auto,
+    description="auto (default): digit for files sent to a digits model, resize for other files, none for pixels",
+)
+
+
 async def get_model_input(
     request: Request,
     served: ModelDep,
     settings: SettingsDep,
     executors: ExecutorsDep,
-    preprocess: PreprocessMode = Query(
-        PreprocessMode.auto,
-        description="auto (default): digit for files sent to a digits model, resize for other files, none for pixels",
-    ),
+    preprocess: PreprocessMode = PREPROCESS_QUERY,
 ) -> np.ndarray:
     """The exact `[H, W, C]` array the model will see, from any of the three body forms.
 
-    Only reading the body happens on the event loop; parsing, decoding and preprocessing run off
-    it (`Executors.run`): image files and large bodies on the bounded decode pool, a drawing's
-    pixels with the drawing path."""
-    body = await read_body(request, settings)
-    heavy = not body.is_json or len(body.data) > LIGHT_BODY_BYTES
-    return await executors.run(
-        heavy, lambda decode_pool: model_input_for(served, parse_body(body, settings), preprocess, settings, decode_pool)
-    )
+    Only reading the body happens on the event loop; parsing, decoding and preprocessing run
+    on the app's bounded decode pool."""
+    return (await _prepared(request, served, settings, executors, preprocess)).array
 
 
 InputDep = Annotated[np.ndarray, Depends(get_model_input)]
+
+
+@dataclass
+class PreparedInput:
+    """The model's input and the response's `preprocessing` (which path, and the steps if asked)."""
+
+    array: np.ndarray
+    preprocessing: dict
+
+
+async def get_prepared_input(
+    request: Request,
+    served: ModelDep,
+    settings: SettingsDep,
+    executors: ExecutorsDep,
+    arrays: ArraysDep,
+    preprocess: PreprocessMode = PREPROCESS_QUERY,
+    explain_preprocessing: bool = Query(
+        False, description="add the digit preprocessing's steps (ink map, threshold, crop, 20 px box, 28x28 field) as images"
+    ),
+) -> PreparedInput:
+    """`InputDep`, plus what the preprocessing did: for the endpoints that report it."""
+    prepared = await _prepared(request, served, settings, executors, preprocess)
+    report = preprocessing_payload(
+        prepared.mode.value, prepared.digit, arrays, steps=explain_preprocessing, original_size=prepared.original_size
+    )
+    return PreparedInput(prepared.array, report)
+
+
+PreparedDep = Annotated[PreparedInput, Depends(get_prepared_input)]
+
+
+async def _prepared(request: Request, served: ServedModel, settings: Settings, executors: Executors, mode: PreprocessMode) -> Prepared:
+    body = await read_body(request, settings)
+    heavy = not body.is_json or len(body.data) > LIGHT_BODY_BYTES
+    return await executors.run(
+        heavy, lambda decode_pool: prepared_input_for(served, parse_body(body, settings), mode, settings, decode_pool)
+    )
 
 
 def model_input_for(
@@ -106,14 +144,30 @@ def model_input_for(
 
     A file is decoded only to the size this mode needs (`shrink_factor`). CPU work: run it through
     `Executors.run`, which says whether this is the decode pool (big images are decoded only there)."""
+    return prepared_input_for(served, received, mode, settings, decode_pool).array
+
+
+def prepared_input_for(
+    served: ServedModel, received: ImageInput, mode: PreprocessMode, settings: Settings, decode_pool: bool = True
+) -> Prepared:
+    """`model_input_for`, keeping what the preprocessing did and the file's own size."""
     shape = served.graph.input_shape
     digits_model = served.card.kind == "digits"
     mode = resolve_mode(mode, from_file=received.from_file, digits_model=digits_model)
+    original_size = None
     if received.file is None:
         image = received.pixels
     else:
-        image = decode_image(received.file, settings, lambda w, h: shrink_factor(mode, w, h, shape), decode_pool)
-    return prepare(image, mode, shape, served.card.input_range, from_file=received.from_file, digits_model=digits_model)
+
+        def shrink(width: int, height: int) -> int:
+            nonlocal original_size
+            original_size = original_size or (height, width)  # the first call sees the file's own size
+            return shrink_factor(mode, width, height, shape)
+
+        image = decode_image(received.file, settings, shrink, decode_pool)
+    prepared = prepare_explained(image, mode, shape, served.card.input_range, from_file=received.from_file, digits_model=digits_model)
+    prepared.original_size = original_size if original_size and original_size != image.shape[:2] else None
+    return prepared
 
 
 IMAGE_BODY = {

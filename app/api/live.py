@@ -9,22 +9,34 @@ answer always describes the latest drawing. Each answer is the `activations` res
 too) gets `{"seq", "error": {"status", "detail"}}` and the channel stays open. Each message is
 parsed, decoded and answered in one hop off the event loop (`Executors.run`: a message carrying
 an image file waits for the bounded decode pool, a drawing's pixels do not).
+
+Micro-batching (`live_batch_wait_ms` > 0, the default): a drawing's message joins the other
+connections' messages for the same model that arrive within a few ms (`app.services.micro_batch`);
+the batch is parsed, run through one forward pass and encoded to JSON text on one thread, and
+each connection gets its own answer back. Messages with image files, binary frames and drawings
+too big for the light path take the one-message path above.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.api.deps import model_input_for
 from app.encoding import ArrayOptions, Encoding, TransferDtype
 from app.errors import InvalidOption, VisualizerError
-from app.executors import LIGHT_BODY_BYTES
+from app.executors import LIGHT_BODY_BYTES, NeedsDecodePool
 from app.inputs import image_from_payload, parse_json
 from app.preprocess import PreprocessMode
 from app.registry import ServedModel
-from app.services.analysis import activations
+from app.services.analysis import activations, activations_payload
+from app.services.micro_batch import MicroBatcher
+from app.viz import activations as activation_method
 
 router = APIRouter(tags=["live"])
 
@@ -41,6 +53,14 @@ def _message(text) -> dict:
     return message
 
 
+def _error(seq, exc: VisualizerError) -> dict:
+    return {"seq": seq, "error": {"status": exc.status_code, "detail": exc.detail}}
+
+
+def _text(answer: dict) -> str:
+    return json.dumps(answer, separators=(",", ":"), ensure_ascii=False)  # as Starlette's send_json
+
+
 def _reply(served: ServedModel, settings, text, options: ArrayOptions, dropped: int, decode_pool: bool) -> dict:
     """One message -> what to send back: the answer, or an error naming the message's `seq`."""
     seq = None
@@ -50,7 +70,60 @@ def _reply(served: ServedModel, settings, text, options: ArrayOptions, dropped: 
         model_input, selection, message_options = _prepare(served, settings, message, options, decode_pool)
         return {"seq": seq, "dropped": dropped, **activations(served, model_input, arrays=message_options, **selection)}
     except VisualizerError as exc:
-        return {"seq": seq, "error": {"status": exc.status_code, "detail": exc.detail}}
+        return _error(seq, exc)
+
+
+@dataclass
+class LiveFrame:
+    """One connection's message waiting for a batch."""
+
+    served: ServedModel
+    text: str
+    options: ArrayOptions
+    dropped: int
+
+
+def answer_batch(settings, frames: list[LiveFrame]) -> list[str | None]:
+    """Frames of one model -> their answers as JSON text, one forward pass per `max_side`.
+
+    A frame that fails to parse gets its own error; `None` sends a frame back to the one-message
+    path (its drawing turned out to be a big image for the decode pool)."""
+    answers: list[str | None] = [None] * len(frames)
+    groups: dict[Any, list] = {}
+    for index, frame in enumerate(frames):
+        seq = None
+        try:
+            message = _message(frame.text)
+            seq = message.get("seq")
+            model_input, selection, options = _prepare(frame.served, settings, message, frame.options, False)
+            frame.served.graph.layers.select(selection["layers"])  # unknown layers: this frame's error
+        except NeedsDecodePool:
+            continue
+        except VisualizerError as exc:
+            answers[index] = _text(_error(seq, exc))
+            continue
+        groups.setdefault(selection["max_side"], []).append((index, seq, model_input, selection, options))
+    for max_side, group in groups.items():
+        graph = frames[group[0][0]].served.graph
+        try:
+            features, probabilities = activation_method.forward(graph, np.stack([item[2] for item in group]), max_side)
+        except Exception:  # unexpected: each frame goes alone, so a failure stays with its own connection
+            continue
+        for position, (index, seq, model_input, selection, options) in enumerate(group):
+            try:
+                result = activation_method.select(graph, features, probabilities, position, selection["layers"], selection["channels"])
+                payload = activations_payload(frames[index].served, model_input, result, options)
+                answers[index] = _text({"seq": seq, "dropped": frames[index].dropped, **payload})
+            except VisualizerError as exc:
+                answers[index] = _text(_error(seq, exc))
+    return answers
+
+
+def batcher_for(settings) -> MicroBatcher | None:
+    """The live channel's batcher for an app, or None when batching is off."""
+    if settings.live_batch_wait_ms <= 0:
+        return None
+    return MicroBatcher(lambda _model, frames: answer_batch(settings, frames), settings.live_batch_wait_ms / 1000, settings.live_batch_max)
 
 
 def _prepare(served: ServedModel, settings, message: dict, options: ArrayOptions, decode_pool: bool):
@@ -89,6 +162,7 @@ async def live(
     registry = websocket.app.state.registry
     settings = websocket.app.state.settings
     executors = websocket.app.state.executors
+    batcher = websocket.app.state.live_batcher
     await websocket.accept()
     try:
         served = registry.get(model_id)
@@ -118,6 +192,8 @@ async def live(
             arrived.set()
 
     receiver = asyncio.create_task(receive())
+    if batcher is not None:
+        batcher.joined(served.id)
     try:
         while True:
             waiter = asyncio.create_task(arrived.wait())
@@ -129,10 +205,18 @@ async def live(
             text = latest.pop()
             skipped, dropped = dropped, 0
             heavy = text is not BINARY and len(text) > LIGHT_BODY_BYTES
+            if batcher is not None and text is not BINARY and not heavy:
+                answer = await batcher.submit(served.id, LiveFrame(served, text, options, skipped))
+                if answer is not None:
+                    await websocket.send_text(answer)
+                    continue
+                heavy = True
             await websocket.send_json(await executors.run(heavy, _reply, served, settings, text, options, skipped))
     except WebSocketDisconnect:
         pass
     finally:
+        if batcher is not None:
+            batcher.left(served.id)
         receiver.cancel()
         try:
             await receiver

@@ -8,6 +8,7 @@ from app.encoding import ArrayOptions, prediction_payload
 from app.graph import Head
 from app.registry import ServedModel
 from app.viz import activations as activation_method
+from app.viz.activations import Activations
 
 
 def response_head(
@@ -41,7 +42,11 @@ def activations(
     channels: list[int] | None = None,
 ) -> dict:
     """Shared by the HTTP endpoint and the live channel, so both answer the same."""
-    result = activation_method.compute(served.graph, model_input, layers, max_side, channels)
+    return activations_payload(served, model_input, activation_method.compute(served.graph, model_input, layers, max_side, channels), arrays)
+
+
+def activations_payload(served: ServedModel, model_input: np.ndarray, result: Activations, arrays: ArrayOptions) -> dict:
+    """One input's computed activations -> the response (the live channel's batches use it per frame)."""
     head = response_head(served, model_input, result.probabilities, arrays)
     encoded = []
     while result.layers:  # each layer's array is dropped once encoded: one copy of a big set at a time

@@ -61,6 +61,42 @@ def _reduced_forward(graph: ModelGraph, max_side: int):
     return run
 
 
+def forward(graph: ModelGraph, images: np.ndarray, max_side: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Every layer's output and the probabilities for a batch `[N, H, W, C]`, in one compiled call.
+
+    The functions take any batch size (their signature leaves it open), so batches of different
+    sizes share one trace: the live channel's micro-batches never retrace."""
+    if max_side is None:
+        result = graph.run(images)
+        return result["features"], result["probabilities"]
+    run = graph.functions.get(ReducedForward(max_side), lambda: _reduced_forward(graph, max_side))
+    reduced, probabilities = run(tf.convert_to_tensor(images, tf.float32))
+    return [t.numpy() for t in reduced], probabilities.numpy()
+
+
+def select(
+    graph: ModelGraph,
+    features: list[np.ndarray],
+    probabilities: np.ndarray,
+    index: int = 0,
+    layers: list[str] | None = None,
+    channels: list[int] | None = None,
+) -> Activations:
+    """Item `index` of a `forward` batch: the layers and channels asked for."""
+    names = graph.layers.select(layers)
+    outputs = []
+    for name in names:
+        node = graph.layers.get(name)
+        values = features[node.output_index][index]
+        full = tuple(int(d) for d in node.output_shape)
+        kept = None
+        if channels is not None and values.ndim == 3:
+            kept = [c for c in channels if c < values.shape[-1]]
+            values = values[..., kept]
+        outputs.append(LayerOutput(name, node.class_name, values, full if values.shape[:2] != full[:2] else None, kept))
+    return Activations(probabilities=probabilities[index], layers=outputs)
+
+
 def compute(
     graph: ModelGraph,
     model_input: np.ndarray,
@@ -70,22 +106,6 @@ def compute(
 ) -> Activations:
     """`model_input` is `[H, W, C]` in the model's input range; `layers` default to all;
     `channels` keeps only those channels of each feature map (indices past a map's last are skipped)."""
-    names = graph.layers.select(layers)
-    if max_side is None:
-        result = graph.run(model_input[None])
-        features, probabilities = result["features"], result["probabilities"][0]
-    else:
-        run = graph.functions.get(ReducedForward(max_side), lambda: _reduced_forward(graph, max_side))
-        reduced, probabilities = run(tf.convert_to_tensor(model_input[None], tf.float32))
-        features, probabilities = [t.numpy() for t in reduced], probabilities.numpy()[0]
-    outputs = []
-    for name in names:
-        node = graph.layers.get(name)
-        values = features[node.output_index][0]
-        full = tuple(int(d) for d in node.output_shape)
-        kept = None
-        if channels is not None and values.ndim == 3:
-            kept = [c for c in channels if c < values.shape[-1]]
-            values = values[..., kept]
-        outputs.append(LayerOutput(name, node.class_name, values, full if values.shape[:2] != full[:2] else None, kept))
-    return Activations(probabilities=probabilities, layers=outputs)
+    graph.layers.select(layers)  # an unknown layer is refused before the forward pass
+    features, probabilities = forward(graph, model_input[None], max_side)
+    return select(graph, features, probabilities, 0, layers, channels)

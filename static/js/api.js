@@ -26,6 +26,15 @@ function layerPath(name) {
   return name.split("/").map(encodeURIComponent).join("/");
 }
 
+function activationQuery({ dtype = "float16", max_side, layers, preprocess, explain } = {}) {
+  const query = new URLSearchParams({ dtype });
+  if (explain) query.set("explain_preprocessing", "true");
+  if (max_side) query.set("max_side", max_side);
+  if (layers) query.set("layers", layers.join(","));
+  if (preprocess) query.set("preprocess", preprocess);
+  return query;
+}
+
 function postJson(path, payload) {
   return request(path, {
     method: "POST",
@@ -35,19 +44,38 @@ function postJson(path, payload) {
 }
 
 export const api = {
+  // A bundled static file (a sample image), as a Blob.
+  async asset(path) {
+    let response;
+    try {
+      response = await fetch(path);
+    } catch (error) {
+      throw new ApiError(0, "The server cannot be reached. Is it still running?");
+    }
+    if (!response.ok) throw new ApiError(response.status, `${path}: ${response.status} ${response.statusText}`);
+    return response.blob();
+  },
   models: () => request("/api/models"),
   methods: () => request("/api/methods"),
   model: (id) => request(`/api/models/${encodeURIComponent(id)}`),
   weights: (id, layer) => request(`/api/models/${encodeURIComponent(id)}/layers/${layerPath(layer)}/weights`),
 
-  activationsForFile(id, file) {
+  // options: {dtype (default float16), max_side, layers: [names], explain (the digit
+  // preprocessing's steps as pictures: explain_preprocessing=true)} as in docs/api.md
+  activationsForFile(id, file, options = {}) {
     const form = new FormData();
     form.append("image", file);
-    return request(`/api/models/${encodeURIComponent(id)}/activations?dtype=float16`, { method: "POST", body: form });
+    return request(`/api/models/${encodeURIComponent(id)}/activations?${activationQuery(options)}`, { method: "POST", body: form });
   },
 
-  activationsForPixels(id, pixels, preprocess = "none") {
-    return postJson(`/api/models/${encodeURIComponent(id)}/activations?dtype=float16&preprocess=${preprocess}`, { pixels });
+  read(id, file) {
+    const form = new FormData();
+    form.append("image", file);
+    return request(`/api/models/${encodeURIComponent(id)}/read?dtype=float16`, { method: "POST", body: form });
+  },
+
+  activationsForPixels(id, pixels, preprocess = "none", options = {}) {
+    return postJson(`/api/models/${encodeURIComponent(id)}/activations?${activationQuery({ ...options, preprocess })}`, { pixels });
   },
 
   filterPattern: (id, layer, index) =>

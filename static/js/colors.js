@@ -54,3 +54,42 @@ export function drawLegend(canvas, signed) {
   paint(image.data, ramp, 0, 1, canvas.width, signed ? -1 : 0, 1);
   for (let y = 0; y < canvas.height; y++) context.putImageData(image, 0, y);
 }
+
+// Paint a layer's values into the RGBA pixels of its grid image (see layout.js: maps side by side
+// with one-cell gaps, or rows of units), in one pass. range(map) -> [lo, hi] for that map.
+export function paintGrid(pixels, grid, values, channels, range) {
+  if (!grid.spatial) {
+    const [lo, hi] = range(0);
+    paint(pixels, values, 0, 1, Math.min(values.length, grid.units), lo, hi);
+    return;
+  }
+  const { h, w, columns, width } = grid;
+  for (let map = 0; map < grid.maps; map++) {
+    const [lo, hi] = range(map);
+    const left = (map % columns) * (w + 1);
+    const top = Math.floor(map / columns) * (h + 1);
+    for (let y = 0; y < h; y++) {
+      const row = pixels.subarray(((top + y) * width + left) * 4, ((top + y) * width + left + w) * 4);
+      paint(row, values, y * w * channels + map, channels, w, lo, hi);
+    }
+  }
+}
+
+// The range of one channel of an [h, w, c] array, from 0 if all values are positive.
+export function channelRange(values, channel, channels) {
+  let lo = 0;
+  let hi = -Infinity;
+  for (let i = channel; i < values.length; i += channels) {
+    const v = values[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
+// Signed weights as edge colours: red positive, blue negative, alpha for strength in [0, 1].
+export function edgeColour(weight, strength) {
+  const alpha = (0.12 + 0.88 * strength).toFixed(3);
+  if (weight === null || weight === undefined) return `rgba(57, 211, 83, ${alpha})`;
+  return weight >= 0 ? `rgba(255, 96, 64, ${alpha})` : `rgba(80, 150, 255, ${alpha})`;
+}

@@ -5,8 +5,9 @@ import { api } from "./api.js";
 import { curveChart, rankingTable } from "./faithfulness.js";
 
 export class ExplainPanel {
-  constructor(root, { currentPixels, onError }) {
+  constructor(root, { currentPixels, onError, onChoice = () => {} }) {
     this.root = root;
+    this.onChoice = onChoice; // ({method, class}) the user picked a method or a class
     this.currentPixels = currentPixels;
     this.onError = onError;
     this.method = root.querySelector("#explain-method");
@@ -26,7 +27,11 @@ export class ExplainPanel {
       this.method.replaceChildren(...methods.map((m) => new Option(m.title, m.name)));
       this.syncOptions();
     }, (error) => this.onError(error.detail || String(error)));
-    this.method.addEventListener("change", () => this.syncOptions());
+    this.method.addEventListener("change", () => {
+      this.syncOptions();
+      this.onChoice({ method: this.method.value });
+    });
+    this.target.addEventListener("change", () => this.onChoice({ class: this.target.value }));
     this.button.addEventListener("click", () => this.run());
     this.compareButton.addEventListener("click", () => this.compare());
   }
@@ -45,6 +50,14 @@ export class ExplainPanel {
     this.patch.placeholder = String(Math.max(1, Math.round(Math.min(detail.input_shape[0], detail.input_shape[1]) / 7)));
     this.result.replaceChildren();
     this.comparison.replaceChildren();
+    this.syncOptions();
+  }
+
+  // Restore a method and a class (from a link); unknown names are ignored.
+  async choose({ method, cls }) {
+    await this.ready;
+    if (method && this.methods.has(method)) this.method.value = method;
+    if (cls !== undefined && [...this.target.options].some((option) => option.value === cls)) this.target.value = cls;
     this.syncOptions();
   }
 

@@ -22,7 +22,7 @@ function at(array, shape, y, x, c) {
 }
 
 // Geometry of a windowed layer (conv or pooling) between an input and an output size.
-function windowOf(layer, inShape) {
+export function windowOf(layer, inShape) {
   const config = layer.config;
   const size = config.kernel_size || config.pool_size;
   if (!size) return null;

@@ -1,13 +1,27 @@
-// The network view in the style of Adam Harley's visualizer: every layer from the input down to
-// the output, each feature map a grid of coloured cells, dense layers as rows of units, the
-// output as labelled probability bars. It renders from data it is given and never fetches.
+// The network view as Adam Harley's 2D visualizer draws it: every layer from the input to the
+// output bars at once, sized to fit the view, each layer one canvas of cells (feature maps side
+// by side, vector layers as rows of units), and a hovered unit's edges to every unit it reads.
+// It renders from data it is given and never fetches.
 
-import { paint } from "./colors.js";
+import { channelRange, edgeColour, paintGrid } from "./colors.js";
+import { fitLayout } from "./layout.js";
 
-const MAP_SIZE = 84; // css pixels per feature map, whatever its resolution
-const UNITS_PER_ROW = 48;
+const BAR_HEIGHT = 64; // the output layer's probability bars
+const MAX_BARS = 20; // more classes than this: the output is drawn as units, with the top five named
+const GAP_COLOUR = [34, 39, 54];
 
-function element(tag, attributes = {}, children = []) {
+// Each map's cell block with its one-cell border in the gap colour; unused places stay transparent.
+function paintGaps(image, grid) {
+  if (!grid.spatial) return;
+  const blocks = grid.maps;
+  for (let map = 0; map < blocks; map++) {
+    const { x: left, y: top } = grid.cell({ channel: map, y: 0, x: 0 });
+    for (let y = top; y < Math.min(grid.height, top + grid.h + 1); y++)
+      for (let x = left; x < Math.min(grid.width, left + grid.w + 1); x++) image.data.set([...GAP_COLOUR, 255], (y * grid.width + x) * 4);
+  }
+}
+
+export function element(tag, attributes = {}, children = []) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attributes)) {
     if (key === "text") node.textContent = value;
@@ -17,264 +31,280 @@ function element(tag, attributes = {}, children = []) {
   return node;
 }
 
-function describe(layer) {
-  const shape = layer.output_shape.join("×");
-  const config = layer.config;
+export function describeLayer(layer) {
+  const config = layer.config || {};
   const extra = [];
   if (config.kernel_size) extra.push(`${config.kernel_size.join("×")} kernel`);
   if (config.pool_size) extra.push(`${config.pool_size.join("×")} pool`);
   if (config.activation && config.activation !== "linear") extra.push(config.activation);
-  return `${shape}${extra.length ? " · " + extra.join(", ") : ""}`;
+  return `${layer.output_shape.join("×")}${extra.length ? " · " + extra.join(", ") : ""}`;
+}
+
+// The model input as a layer, so the view and the inspector treat it like the others.
+export function inputLayer(detail) {
+  return { name: "input", class_name: "Input", kind: "input", output_shape: detail.input_shape, config: {}, inbound: [], is_container: false, spatial: true };
 }
 
 export class NetworkView {
-  constructor(container, { onHover, onLeave, onSelectMap }) {
+  constructor(container, { onHover, onLeave, onSelect }) {
     this.container = container;
     this.onHover = onHover;
     this.onLeave = onLeave;
-    this.onSelectMap = onSelectMap;
-    this.layers = [];
+    this.onSelect = onSelect;
+    this.slots = new Map();
+    new ResizeObserver(() => this.detail && this.layout()).observe(container);
   }
 
   setModel(detail) {
     this.detail = detail;
+    this.answer = null;
     this.container.replaceChildren();
-    this.overlay = element("canvas", { class: "network-overlay", "aria-hidden": "true" });
+    this.overlay = element("canvas", { class: "network-overlay", "data-testid": "edges", "data-count": "0", "aria-hidden": "true" });
     this.container.append(this.overlay);
-    const [height, width, channels] = detail.input_shape;
-    const inputLayer = {
-      name: "input",
-      class_name: "Input",
-      output_shape: detail.input_shape,
-      config: {},
-      inbound: [],
-      is_container: false,
-      spatial: true,
-    };
-    this.input = this.buildLayer(inputLayer, false, [], { channels: channels === 3 ? 1 : channels, rgb: channels === 3 });
-    this.input.section.setAttribute("data-testid", "input-layer");
+    this.slots = new Map();
     const drawn = detail.layers.filter((layer) => !layer.is_container);
-    this.layers = drawn.map((layer, index) => this.buildLayer(layer, index === drawn.length - 1, detail.classes));
+    const input = inputLayer(detail);
+    this.addSlot(input, { isInput: true, rgb: detail.input_shape[2] === 3 }).section.setAttribute("data-testid", "input-layer");
+    drawn.forEach((layer, i) => this.addSlot(layer, { isOutput: i === drawn.length - 1 }));
+    this.layout();
   }
 
-  buildLayer(layer, isOutput, classes, inputOptions = null) {
-    const section = element("section", { class: "layer", "data-testid": "layer", "data-name": layer.name });
-    const title = element("h3", {}, [
+  addSlot(layer, { isInput = false, isOutput = false, rgb = false }) {
+    const section = element("section", { class: "layer", "data-testid": "layer", "data-name": layer.name, "data-layer": layer.name });
+    const label = element("h3", { class: "layer-label", title: `${layer.name} (${layer.class_name}) ${describeLayer(layer)}` }, [
       element("span", { class: "layer-name", text: layer.name }),
-      element("span", { class: "layer-kind", text: ` ${layer.class_name}` }),
-      element("span", { class: "layer-shape", text: ` ${describe(layer)}` }),
+      element("span", { class: "layer-kind", text: layer.class_name }),
+      element("span", { class: "layer-shape", text: describeLayer(layer) }),
     ]);
-    const body = element("div", { class: "layer-body" });
-    section.append(title, body);
+    section.append(label);
     this.container.append(section);
-    const view = { layer, section, body, canvases: [], isOutput };
-
-    if (isOutput) {
-      view.bars = classes.map((label, index) => {
+    const slot = { layer, section, shape: layer.output_shape, isInput, rgb, isOutput: false };
+    const classes = this.detail.classes;
+    if (isOutput && classes.length <= MAX_BARS && layer.output_shape.length === 1) {
+      slot.isOutput = true;
+      slot.fixedHeight = BAR_HEIGHT;
+      const body = element("div", { class: "bars" });
+      body.style.height = `${BAR_HEIGHT}px`;
+      slot.bars = classes.map((name, index) => {
         const fill = element("span", { class: "bar-fill" });
         const value = element("span", { class: "bar-value", text: "–" });
-        const row = element("div", { class: "bar", "data-index": index }, [
-          element("span", { class: "bar-label", text: label }),
-          element("span", { class: "bar-track" }, [fill]),
+        const row = element("div", { class: "bar", "data-index": index, title: `${layer.name}, class ${name}` }, [
           value,
+          element("span", { class: "bar-track" }, [fill]),
+          element("span", { class: "bar-label", text: name }),
         ]);
-        body.append(row);
-        row.addEventListener("mouseenter", () => this.onHover({ layer, index, view }));
-        row.addEventListener("click", () => this.onSelectMap({ layer, channel: index, view }));
+        row.addEventListener("mouseenter", () => this.onHover({ layer, index }));
         row.addEventListener("mouseleave", () => this.onLeave());
+        row.addEventListener("click", () => this.onSelect({ layer, index }));
+        body.append(row);
         return { row, fill, value };
       });
-      body.classList.add("bars");
-    } else if (layer.output_shape.length === 3) {
-      const [height, width] = layer.output_shape;
-      const channels = inputOptions ? inputOptions.channels : layer.output_shape[2];
-      view.rgb = inputOptions ? inputOptions.rgb : false;
-      const size = inputOptions ? 2 * MAP_SIZE : MAP_SIZE;
-      const cell = Math.max(1, Math.floor(size / Math.max(height, width)));
-      view.cell = cell;
-      body.classList.add("maps");
-      for (let channel = 0; channel < channels; channel++) {
-        const canvas = element("canvas", {
-          width,
-          height,
-          class: "map",
-          tabindex: "0",
-          title: `${layer.name}, channel ${channel}`,
-          "aria-label": `${layer.name} feature map ${channel}`,
-        });
-        canvas.style.width = `${cell * width}px`;
-        canvas.style.height = `${cell * height}px`;
-        const hover = (event) => {
-          const rect = canvas.getBoundingClientRect();
-          const x = Math.min(width - 1, Math.floor(((event.clientX - rect.left) / rect.width) * width));
-          const y = Math.min(height - 1, Math.floor(((event.clientY - rect.top) / rect.height) * height));
-          this.onHover({ layer, channel, y, x, view, canvas });
-        };
-        canvas.addEventListener("mousemove", hover);
-        canvas.addEventListener("mouseleave", () => this.onLeave());
-        canvas.addEventListener("click", () => this.onSelectMap({ layer, channel, view }));
-        canvas.addEventListener("keydown", (event) => {
-          if (event.key === "Enter" || event.key === " ") this.onSelectMap({ layer, channel, view });
-        });
-        canvas.addEventListener("focus", () => this.onHover({ layer, channel, y: 0, x: 0, view, canvas }));
-        body.append(canvas);
-        view.canvases.push(canvas);
-      }
+      section.append(body);
     } else {
-      const units = layer.output_shape.reduce((a, b) => a * b, 1);
-      const columns = Math.min(units, UNITS_PER_ROW);
-      const rows = Math.ceil(units / columns);
-      const canvas = element("canvas", { width: columns, height: rows, class: "units", "aria-label": `${layer.name} units` });
-      const cell = Math.max(4, Math.floor(480 / columns));
-      canvas.style.width = `${cell * columns}px`;
-      canvas.style.height = `${cell * rows}px`;
-      view.columns = columns;
-      canvas.addEventListener("mousemove", (event) => {
+      const canvas = element("canvas", { class: "layer-canvas", tabindex: "0", "aria-label": `${layer.name}: ${describeLayer(layer)}` });
+      const target = (event) => {
         const rect = canvas.getBoundingClientRect();
-        const column = Math.min(columns - 1, Math.floor(((event.clientX - rect.left) / rect.width) * columns));
-        const row = Math.min(rows - 1, Math.floor(((event.clientY - rect.top) / rect.height) * rows));
-        const index = row * columns + column;
-        if (index < units) this.onHover({ layer, index, view, canvas });
+        const unit = slot.grid.unitAt(((event.clientX - rect.left) / rect.width) * slot.grid.width, ((event.clientY - rect.top) / rect.height) * slot.grid.height);
+        return unit && { layer, ...unit };
+      };
+      canvas.addEventListener("mousemove", (event) => {
+        const hit = target(event);
+        if (hit) this.onHover(hit);
+        else this.onLeave();
       });
       canvas.addEventListener("mouseleave", () => this.onLeave());
       canvas.addEventListener("click", (event) => {
-        const rect = canvas.getBoundingClientRect();
-        const column = Math.min(columns - 1, Math.floor(((event.clientX - rect.left) / rect.width) * columns));
-        const row = Math.min(rows - 1, Math.floor(((event.clientY - rect.top) / rect.height) * rows));
-        if (row * columns + column < units) this.onSelectMap({ layer, channel: row * columns + column, view });
+        const hit = target(event);
+        if (hit) this.onSelect(hit);
       });
-      body.append(canvas);
-      view.canvases.push(canvas);
-    }
-    return view;
-  }
-
-  // answerLayers: [{name, min, max, values: Float32Array, shape}], mode: map | layer | global
-  render(answerLayers, probabilities, mode) {
-    const byName = new Map(answerLayers.map((layer) => [layer.name, layer]));
-    const hidden = answerLayers.slice(0, -1);
-    const globalLo = Math.min(0, ...hidden.map((layer) => layer.min));
-    const globalHi = Math.max(...hidden.map((layer) => layer.max));
-    for (const view of this.layers) {
-      const data = byName.get(view.layer.name);
-      if (!data) continue;
-      if (view.isOutput) {
-        const best = probabilities.indexOf(Math.max(...probabilities));
-        view.bars.forEach((bar, index) => {
-          const p = probabilities[index];
-          bar.fill.style.width = `${(p * 100).toFixed(1)}%`;
-          bar.value.textContent = `${(p * 100).toFixed(1)}%`;
-          bar.row.classList.toggle("top", index === best);
-        });
-        continue;
-      }
-      const [lo, hi] = mode === "global" ? [globalLo, globalHi] : [Math.min(0, data.min), data.max];
-      if (view.layer.output_shape.length === 3) {
-        const [height, width, channels] = data.shape;
-        view.canvases.forEach((canvas, channel) => {
-          const context = canvas.getContext("2d");
-          const image = context.createImageData(width, height);
-          let [mapLo, mapHi] = [lo, hi];
-          if (mode === "map") {
-            mapLo = Infinity;
-            mapHi = -Infinity;
-            for (let i = channel; i < data.values.length; i += channels) {
-              mapLo = Math.min(mapLo, data.values[i]);
-              mapHi = Math.max(mapHi, data.values[i]);
-            }
-            mapLo = Math.min(0, mapLo);
-          }
-          paint(image.data, data.values, channel, channels, width * height, mapLo, mapHi);
-          context.putImageData(image, 0, 0);
-        });
-      } else {
-        const canvas = view.canvases[0];
-        const context = canvas.getContext("2d");
-        const image = context.createImageData(canvas.width, canvas.height);
-        paint(image.data, data.values, 0, 1, data.values.length, lo, hi);
-        context.putImageData(image, 0, 0);
+      const first = () => ({ layer, ...(layer.output_shape.length === 3 ? { channel: 0, y: 0, x: 0 } : { index: 0 }) });
+      canvas.addEventListener("focus", () => this.onHover(first()));
+      canvas.addEventListener("keydown", (event) => {
+        if (event.key === "Enter" || event.key === " ") this.onSelect(first());
+      });
+      slot.canvas = canvas;
+      section.append(canvas);
+      if (isOutput) {
+        slot.top = element("p", { class: "top-classes muted" });
+        label.append(slot.top);
       }
     }
+    this.slots.set(layer.name, slot);
+    return slot;
   }
 
-  renderInput(input) {
-    const view = this.input;
+  // Size every layer so the whole network fits the container (scrolling only if it cannot).
+  layout() {
+    const style = getComputedStyle(this.container);
+    const first = this.container.querySelector(".layer");
+    const labelWidth = first ? parseFloat(getComputedStyle(first).gridTemplateColumns) || 0 : 0;
+    const width = this.container.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - labelWidth;
+    const height = this.container.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+    if (width <= 0 || height <= 0) return;
+    const slots = [...this.slots.values()];
+    const placed = fitLayout(slots, width, height - 2);
+    slots.forEach((slot, i) => {
+      const { grid, cell, height: rowHeight } = placed[i];
+      slot.section.style.height = `${rowHeight}px`;
+      if (!slot.canvas) return;
+      const same = slot.grid && slot.grid.width === grid.width && slot.grid.height === grid.height && slot.cell === cell;
+      if (same) return;
+      slot.grid = grid;
+      slot.cell = cell;
+      const canvas = slot.canvas;
+      canvas.width = grid.width;
+      canvas.height = grid.height;
+      canvas.style.width = `${grid.width * cell}px`;
+      canvas.style.height = `${grid.height * cell}px`;
+      canvas.dataset.cell = String(cell);
+      canvas.dataset.columns = String(grid.columns);
+      if (grid.spatial) Object.assign(canvas.dataset, { maps: String(grid.maps), mapHeight: String(grid.h), mapWidth: String(grid.w) });
+      else canvas.dataset.units = String(grid.units);
+      slot.context = canvas.getContext("2d");
+      slot.image = slot.context.createImageData(grid.width, grid.height);
+      paintGaps(slot.image, grid);
+    });
+    if (this.answer) this.render(this.answer, this.mode);
+    if (this.lastEdges) this.showEdges(...this.lastEdges);
+  }
+
+  // answer: {input: {shape, values}, layers: Map(name -> {shape, values, min, max}), probabilities, top}
+  render(answer, mode) {
+    this.answer = answer;
+    this.mode = mode;
+    let globalLo = 0;
+    let globalHi = -Infinity;
+    if (mode === "global") {
+      for (const slot of this.slots.values()) {
+        const data = answer.layers.get(slot.layer.name);
+        if (slot.isInput || slot.isOutput || !data) continue;
+        globalLo = Math.min(globalLo, data.min);
+        globalHi = Math.max(globalHi, data.max);
+      }
+    }
+    for (const slot of this.slots.values()) {
+      if (slot.isInput) this.renderInput(slot, answer.input);
+      else if (slot.isOutput) this.renderBars(slot, answer.probabilities);
+      else {
+        const data = answer.layers.get(slot.layer.name);
+        if (!data || !slot.image) continue;
+        const channels = data.shape.length === 3 ? data.shape[2] : 1;
+        const layerRange = [Math.min(0, data.min), data.max];
+        const range =
+          mode === "global" ? () => [globalLo, globalHi]
+          : mode === "map" && slot.grid.spatial ? (map) => channelRange(data.values, map, channels)
+          : () => layerRange;
+        paintGrid(slot.image.data, slot.grid, data.values, channels, range);
+        slot.context.putImageData(slot.image, 0, 0);
+        if (slot.top) slot.top.textContent = answer.top.slice(0, 5).map((t) => `${t.label} ${(t.probability * 100).toFixed(1)}%`).join(" · ");
+      }
+    }
+  }
+
+  renderInput(slot, input) {
+    if (!slot.image) return;
     const [height, width, channels] = input.shape;
-    const lo = Math.min(...input.values);
-    const hi = Math.max(...input.values);
-    view.canvases.forEach((canvas, channel) => {
-      const context = canvas.getContext("2d");
-      const image = context.createImageData(width, height);
-      if (view.rgb) {
-        const span = hi - lo || 1;
-        for (let i = 0; i < width * height; i++) {
-          for (let c = 0; c < 3; c++) image.data[i * 4 + c] = ((input.values[i * channels + c] - lo) / span) * 255;
-          image.data[i * 4 + 3] = 255;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const v of input.values) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    const span = hi - lo || 1;
+    const pixels = slot.image.data;
+    const grid = slot.grid;
+    for (let map = 0; map < grid.maps; map++) {
+      const origin = grid.cell({ channel: map, y: 0, x: 0 });
+      for (let y = 0; y < height; y++)
+        for (let x = 0; x < width; x++) {
+          const p = ((origin.y + y) * grid.width + origin.x + x) * 4;
+          const i = (y * width + x) * channels;
+          for (let c = 0; c < 3; c++) pixels[p + c] = ((input.values[i + (slot.rgb ? c : map)] - lo) / span) * 255;
         }
-      } else {
-        // the input in grey, as the model sees it
-        for (let i = 0; i < width * height; i++) {
-          const v = ((input.values[i * channels + channel] - lo) / (hi - lo || 1)) * 255;
-          image.data.set([v, v, v, 255], i * 4);
-        }
-      }
-      context.putImageData(image, 0, 0);
+    }
+    slot.context.putImageData(slot.image, 0, 0);
+  }
+
+  renderBars(slot, probabilities) {
+    const best = probabilities.indexOf(Math.max(...probabilities));
+    slot.bars.forEach((bar, index) => {
+      const p = probabilities[index];
+      bar.fill.style.height = `${(p * 100).toFixed(1)}%`;
+      bar.value.textContent = `${(p * 100).toFixed(p >= 0.995 ? 0 : 1)}%`;
+      bar.row.classList.toggle("best", index === best);
     });
   }
 
-  view(name) {
-    return name === "input" ? this.input : this.layers.find((view) => view.layer.name === name);
-  }
-
-  // Outline the hovered unit, the regions it reads, and (for the hovered unit only) its edges.
-  highlight(target, regions) {
-    const overlay = this.overlay;
+  // The centre of a unit, in the container's scrolled coordinates.
+  unitBox(name, unit) {
+    const slot = this.slots.get(name);
+    if (!slot) return null;
     const box = this.container.getBoundingClientRect();
-    overlay.width = this.container.scrollWidth;
-    overlay.height = this.container.scrollHeight;
+    const shift = (rect) => ({ left: rect.left - box.left + this.container.scrollLeft, top: rect.top - box.top + this.container.scrollTop });
+    if (slot.bars) {
+      const rect = slot.bars[unit.index].row.getBoundingClientRect();
+      const { left, top } = shift(rect);
+      return { x: left, y: top, w: rect.width, h: rect.height };
+    }
+    if (!slot.grid) return null;
+    const rect = slot.canvas.getBoundingClientRect();
+    const { left, top } = shift(rect);
+    const s = rect.width / slot.grid.width;
+    const cell = slot.grid.cell(unit);
+    return { x: left + cell.x * s, y: top + cell.y * s, w: s, h: s };
+  }
+
+  // Draw the hovered unit, its edges to the units it reads (coloured by signed weight, the
+  // strongest emphasised) and its receptive field in the input.
+  showEdges(target, connections, regions) {
+    this.lastEdges = target ? [target, connections, regions] : null;
+    const overlay = this.overlay;
+    const ratio = window.devicePixelRatio || 1;
+    const width = this.container.scrollWidth;
+    const height = this.container.scrollHeight;
+    if (overlay.width !== Math.round(width * ratio) || overlay.height !== Math.round(height * ratio)) {
+      overlay.width = Math.round(width * ratio);
+      overlay.height = Math.round(height * ratio);
+      overlay.style.width = `${width}px`;
+      overlay.style.height = `${height}px`;
+    }
     const context = overlay.getContext("2d");
-    context.clearRect(0, 0, overlay.width, overlay.height);
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    context.clearRect(0, 0, width, height);
+    overlay.dataset.count = String(connections ? connections.units.length : 0);
+    overlay.dataset.unit = target ? target.layer.name : "";
     if (!target) return;
-    const offset = (rect) => ({
-      left: rect.left - box.left + this.container.scrollLeft,
-      top: rect.top - box.top + this.container.scrollTop,
-    });
-    const unitRect = (canvas, y0, y1, x0, x1) => {
-      const rect = canvas.getBoundingClientRect();
-      const { left, top } = offset(rect);
-      const sx = rect.width / canvas.width;
-      const sy = rect.height / canvas.height;
-      return { x: left + x0 * sx, y: top + y0 * sy, w: (x1 - x0 + 1) * sx, h: (y1 - y0 + 1) * sy };
-    };
-    let origin = null;
-    if (target.canvas && target.y !== undefined) origin = unitRect(target.canvas, target.y, target.y, target.x, target.x);
-    else if (target.canvas) {
-      const columns = target.view.columns;
-      const row = Math.floor(target.index / columns);
-      const column = target.index % columns;
-      origin = unitRect(target.canvas, row, row, column, column);
+    const centre = (r) => ({ x: r.x + r.w / 2, y: r.y + r.h / 2 });
+    const origin = this.unitBox(target.layer.name, target);
+    if (connections && origin) {
+      const start = centre(origin);
+      const strengths = connections.units.map((edge) => Math.abs(edge.weight === null ? edge.contribution : edge.contribution));
+      const useWeights = connections.units.some((edge) => edge.weight !== null);
+      const magnitude = connections.units.map((edge, i) => (useWeights && target.layer.kind !== "dense" ? Math.abs(edge.weight) : strengths[i]));
+      const top = Math.max(1e-12, ...magnitude);
+      const order = [...connections.units.keys()].sort((a, b) => magnitude[a] - magnitude[b]);
+      const emphasised = new Set(order.slice(-Math.max(3, Math.ceil(order.length * 0.05))));
+      for (const i of order) {
+        const edge = connections.units[i];
+        const box = this.unitBox(connections.from, edge.unit);
+        if (!box) continue;
+        const end = centre(box);
+        context.strokeStyle = edgeColour(edge.weight, magnitude[i] / top);
+        context.lineWidth = emphasised.has(i) && order.length > 16 ? 1.8 : 0.8;
+        context.beginPath();
+        context.moveTo(start.x, start.y);
+        context.lineTo(end.x, end.y);
+        context.stroke();
+      }
     }
     const accent = getComputedStyle(document.documentElement).getPropertyValue("--highlight").trim() || "#39d353";
     context.lineWidth = 2;
     context.strokeStyle = accent;
     for (const region of regions) {
-      const view = this.view(region.layer);
-      if (!view) continue;
-      const canvases = region.channel === null || region.channel === undefined || view === this.input
-        ? view.canvases
-        : [view.canvases[region.channel]];
-      canvases.slice(0, 64).forEach((canvas) => {
-        const r = unitRect(canvas, region.box.y0, region.box.y1, region.box.x0, region.box.x1);
-        context.strokeRect(r.x, r.y, r.w, r.h);
-        if (origin && !region.receptiveField) {
-          context.globalAlpha = 0.35;
-          context.beginPath();
-          context.moveTo(origin.x + origin.w / 2, origin.y + origin.h / 2);
-          context.lineTo(r.x + r.w / 2, r.y + r.h);
-          context.stroke();
-          context.globalAlpha = 1;
-        }
-      });
+      if (!region.receptiveField) continue;
+      const a = this.unitBox("input", { channel: 0, y: region.box.y0, x: region.box.x0 });
+      const b = this.unitBox("input", { channel: 0, y: region.box.y1, x: region.box.x1 });
+      if (a && b) context.strokeRect(a.x, a.y, b.x + b.w - a.x, b.y + b.h - a.y);
     }
     if (origin) {
       context.strokeStyle = "#fff";

@@ -17,6 +17,12 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # WebGL for the 3D view without a GPU: chromium's software rasteriser
+    "--enable-unsafe-swiftshader",
+    "--use-angle=swiftshader",
+    # the camera path: a fake camera, and getUserMedia allowed without a prompt
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ]
 
 
@@ -48,9 +54,45 @@ def page(browser, live_server):
     opened.errors = errors
     opened.goto(live_server + "/")
     opened.wait_for_selector("[data-testid=layer]")
+    blank_pad(opened)
     yield opened
     context.close()
     assert not [e for e in errors if not getattr(opened, "expected_error", None) or opened.expected_error not in e], errors
+
+
+def blank_pad(page) -> None:
+    """The page opens with an MNIST test digit on the pad; tests that draw their own start blank."""
+    page.wait_for_function("() => window.convnetVis.answers > 0", timeout=30_000)
+    answers = page.evaluate("window.convnetVis.answers")
+    page.click("[data-testid=clear]")
+    page.wait_for_function(f"() => window.convnetVis.answers > {answers}")
+
+
+def unit_point(page, layer: str, unit: tuple[int, ...]) -> tuple[float, float]:
+    """Viewport coordinates of the centre of a unit's cell in the 2D view: (channel, y, x) of a
+    feature map or (index,) of a vector layer, from the layer canvas's own geometry."""
+    return tuple(
+        page.evaluate(
+            """([layer, unit]) => {
+                const c = document.querySelector(`[data-layer="${layer}"] canvas`);
+                const r = c.getBoundingClientRect();
+                const k = r.width / c.width;
+                const columns = Number(c.dataset.columns);
+                let x, y;
+                if (unit.length === 3) {
+                    const [channel, row, column] = unit;
+                    const h = Number(c.dataset.mapHeight), w = Number(c.dataset.mapWidth);
+                    x = (channel % columns) * (w + 1) + column;
+                    y = Math.floor(channel / columns) * (h + 1) + row;
+                } else {
+                    x = unit[0] % columns;
+                    y = Math.floor(unit[0] / columns);
+                }
+                return [r.left + (x + 0.5) * k, r.top + (y + 0.5) * k];
+            }""",
+            [layer, list(unit)],
+        )
+    )
 
 
 def draw(page, strokes, pace: float = 0.0):

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.e2e.conftest import DIGITS, draw
+from tests.e2e.conftest import DIGITS, blank_pad, draw, unit_point
 
 pytestmark = pytest.mark.browser
 
@@ -38,16 +38,20 @@ def test_every_layer_is_drawn_and_updates_while_drawing(page, client):
     detail = client.get("/api/models/mnist-convnet").json()
     names = [layer["name"] for layer in detail["layers"] if not layer["is_container"]]
     assert page.eval_on_selector_all("[data-testid=layer]", "nodes => nodes.map(n => n.dataset.name)") == names
-    assert page.locator("[data-testid=layer][data-name=conv1] canvas").count() == 32
+    # conv1's 32 maps of 26x26 cells, in one canvas of rows of maps with one-cell gaps
+    conv1 = page.locator("[data-testid=layer][data-layer=conv1] canvas")
+    assert conv1.count() == 1
+    maps, columns, width, height = conv1.evaluate("c => [c.dataset.maps, Number(c.dataset.columns), c.width, c.height]")
+    assert maps == "32" and width == columns * 27 - 1 and height == -(-32 // columns) * 27 - 1
     answers_before = page.evaluate("window.convnetVis.answers")
     draw(page, [DIGITS["7"][0][:2]])  # one stroke: the view updates during it, not only at the end
     page.wait_for_function(f"() => window.convnetVis.answers > {answers_before + 1}")
-    # conv1's maps are painted with something other than black once there is ink
+    # conv1's maps are painted with something other than black (or the gap colour) once there is ink
     lit = page.evaluate(
-        """() => [...document.querySelectorAll('[data-name=conv1] canvas')].some(c => {
+        """() => { const c = document.querySelector('[data-layer=conv1] canvas');
              const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-             for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] > 60) return true;
-             return false; })"""
+             for (let i = 0; i < d.length; i += 4) if (d[i] > 120 && d[i] - d[i + 2] > 40) return true;
+             return false; }"""
     )
     assert lit
     bars = page.locator("[data-testid=layer][data-name=output] .bar")
@@ -57,9 +61,7 @@ def test_every_layer_is_drawn_and_updates_while_drawing(page, client):
 def test_hovering_a_unit_shows_its_computation(page):
     draw(page, DIGITS["7"])
     wait_for_prediction(page, "7")
-    canvas = page.locator("[data-name=conv1] canvas").nth(2)
-    box = canvas.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.25)
+    page.mouse.move(*unit_point(page, "conv1", (2, 6, 11)))
     page.wait_for_selector("[data-testid=computation]")
     text = page.inner_text("[data-testid=info]")
     assert "conv1 (Conv2D)" in text and "kernel" in text and "bias" in text
@@ -71,16 +73,15 @@ def test_hovering_a_unit_shows_its_computation(page):
     assert page.evaluate(
         "() => { const c = document.querySelector('.network-overlay'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; return d.some(v => v > 0); }"
     )
-    page.locator("[data-name=dense1] canvas").scroll_into_view_if_needed()
-    dense = page.locator("[data-name=dense1] canvas").bounding_box()
-    page.mouse.move(dense["x"] + 5, dense["y"] + dense["height"] / 2)
+    page.mouse.move(*unit_point(page, "dense1", (0,)))
     page.wait_for_function("() => document.querySelector('[data-testid=info]').textContent.includes('weight × input')")
     page.hover("[data-name=output] .bar[data-index='7']")
     page.wait_for_function("() => document.querySelector('[data-testid=info]').textContent.includes('softmax')")
 
 
 def test_clicking_a_map_enlarges_it_with_its_kernel_and_pattern(page):
-    page.locator("[data-name=conv1] canvas").nth(0).click()
+    page.mouse.click(*unit_point(page, "conv1", (0, 3, 3)))  # pins the unit; its box offers Enlarge
+    page.click("[data-testid=enlarge]")
     page.wait_for_selector("#map-dialog[open] canvas.kernel")
     assert "conv1, channel 0" in page.inner_text("#map-title")
     page.wait_for_selector("[data-testid=filter-pattern]", timeout=30_000)
@@ -137,8 +138,9 @@ def test_gradcam_overlay(page):
 def test_switching_models_rebuilds_the_view(page):
     page.select_option("#model", "mnist-lenet")
     page.wait_for_selector("[data-testid=layer][data-name=dense2]")
-    assert page.locator("[data-name=conv1] canvas").count() == 6
+    assert page.get_attribute("[data-layer=conv1] canvas", "data-maps") == "6"
     assert "model=mnist-lenet" in page.url
+    blank_pad(page)  # a blank pad gets a sample digit with the new model
     draw(page, DIGITS["1"])
     wait_for_prediction(page, "1")
 
@@ -157,6 +159,7 @@ def test_phone_sized_screen(browser, live_server):
 
 
 def test_keyboard_reaches_the_controls(page):
+    page.click("h1")  # start from the top of the page (the fixture left focus on Clear)
     focused = set()
     for _ in range(12):
         page.keyboard.press("Tab")
@@ -165,12 +168,13 @@ def test_keyboard_reaches_the_controls(page):
 
 
 def test_clicking_a_unit_shows_its_top_examples(page):
-    page.locator("[data-name=conv2] canvas").nth(4).click()
+    page.mouse.click(*unit_point(page, "conv2", (4, 2, 2)))
+    page.click("[data-testid=enlarge]")
     strip = page.wait_for_selector("[data-testid=top-examples]", timeout=30_000)
     assert len(strip.query_selector_all("img")) == 8
     page.click("#map-close")
-    page.locator("[data-name=dense1] canvas").scroll_into_view_if_needed()
-    page.locator("[data-name=dense1] canvas").click(position={"x": 3, "y": 3})
+    page.mouse.click(*unit_point(page, "dense1", (0,)))
+    page.click("[data-testid=enlarge]")
     page.wait_for_function("() => document.querySelector('#map-title').textContent.includes('dense1, unit 0')")
     page.wait_for_selector("[data-testid=top-examples] img")
 
@@ -220,14 +224,13 @@ def test_the_view_adapts_to_a_nested_rgb_model(browser, tmp_path):
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(url + "/?model=nested-rgb")
         page.wait_for_selector("[data-testid=layer]")
-        draw(page, DIGITS["7"])
-        page.wait_for_function("() => window.convnetVis.answers > 1")
+        page.wait_for_function("() => window.convnetVis.answers > 0")  # an image model opens with a sample picture
+        assert page.is_hidden("[data-testid=draw-canvas]")  # and no drawing pad
         names = page.eval_on_selector_all("[data-testid=layer]", "nodes => nodes.map(n => n.dataset.name)")
         assert names == ["base/conv_a", "base/bn", "base/pool_a", "base/conv_b", "gap", "drop", "logits"]
-        assert page.locator("[data-name='base/conv_b'] canvas").count() == 8
+        assert page.get_attribute("[data-layer='base/conv_b'] canvas", "data-maps") == "8"
         assert page.is_hidden("#map-card")  # no reference set: no map, and no failed request for one
-        box = page.locator("[data-name='base/conv_b'] canvas").nth(1).bounding_box()
-        page.mouse.move(box["x"] + 10, box["y"] + 10)
+        page.mouse.move(*unit_point(page, "base/conv_b", (1, 4, 4)))
         text = page.wait_for_selector("[data-testid=computation]").inner_text()
         computed = float(re.search(r"relu\([-\d.e+]+\) = ([-\d.e+]+)", text).group(1))
         reported = float(re.search(r"the model computed ([-\d.e+]+)", page.inner_text("[data-testid=info]")).group(1))

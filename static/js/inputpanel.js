@@ -1,0 +1,132 @@
+// The input panel, fitted to the model: digit models get the drawing pad (opened with a real MNIST
+// test digit to draw over); every model gets upload, drag-drop, paste, the camera and bundled
+// samples. It hands pixels or files to its owner and never fetches the API itself.
+
+import { api } from "./api.js";
+import { DrawingPad } from "./draw.js";
+import { SAMPLES } from "./samples.js";
+
+const $ = (selector) => document.querySelector(selector);
+
+export class InputPanel {
+  constructor({ onDrawing, onFile, onError }) {
+    this.onDrawing = onDrawing; // the pad changed: pixels() gives its rows of values in [0, 1]
+    this.onFile = onFile; // a file (upload, drop, paste, camera, image sample)
+    this.onError = onError;
+    this.pad = new DrawingPad($("#pad"), { onChange: () => this.onDrawing(() => this.pad.pixels(56)) });
+    $("#clear").addEventListener("click", () => this.pad.clear());
+    $("#eraser").addEventListener("change", (event) => (this.pad.erasing = event.target.checked));
+    $("#brush").addEventListener("input", (event) => (this.pad.brush = Number(event.target.value)));
+    for (const input of [$("#file"), $("#phone-camera")]) {
+      input.addEventListener("change", (event) => {
+        this.file(event.target.files[0]);
+        event.target.value = ""; // choosing the same file again is a new input too
+      });
+    }
+    const drop = $("#drop");
+    drop.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      drop.classList.add("dragging");
+    });
+    drop.addEventListener("dragleave", () => drop.classList.remove("dragging"));
+    drop.addEventListener("drop", (event) => {
+      event.preventDefault();
+      drop.classList.remove("dragging");
+      this.file(event.dataTransfer.files[0]);
+    });
+    document.addEventListener("paste", (event) => {
+      const item = [...(event.clipboardData ? event.clipboardData.items : [])].find((entry) => entry.type.startsWith("image/"));
+      if (!item) return;
+      event.preventDefault();
+      this.file(item.getAsFile(), "pasted image");
+    });
+    $("#camera").addEventListener("click", () => this.startCamera());
+    $("#capture").addEventListener("click", () => this.capture());
+    $("#camera-stop").addEventListener("click", () => this.stopCamera());
+  }
+
+  setModel(detail) {
+    this.detail = detail;
+    this.digits = detail.kind === "digits";
+    $("#pad-card").hidden = !this.digits;
+    $("#upload-title").textContent = this.digits ? "Or use a picture" : "Input image";
+    const samples = this.digits ? SAMPLES.digits : SAMPLES.images;
+    $("#samples").replaceChildren(...samples.map((sample) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "sample";
+      button.setAttribute("data-testid", "sample");
+      button.title = `${sample.title} (${sample.source})`;
+      const image = new Image();
+      image.src = sample.url;
+      image.alt = sample.title;
+      button.append(image);
+      button.addEventListener("click", () => this.sample(sample));
+      return button;
+    }));
+    $("#samples-source").textContent = `Samples: ${[...new Set(samples.map((s) => s.source))].join("; ")}.`;
+  }
+
+  // Open with a real sample in, so the view never shows a blank input's bias noise; a drawing
+  // or picture already in stays in when the model changes.
+  start() {
+    if (this.digits && !this.pad.blank) return this.pad.changed();
+    if (!this.digits && this.lastFile) return this.onFile(this.lastFile);
+    const samples = this.digits ? SAMPLES.digits : SAMPLES.images;
+    return this.sample(samples[0]);
+  }
+
+  async sample(sample) {
+    try {
+      const blob = await api.asset(sample.url);
+      if (this.digits) await this.loadOnPad(blob);
+      else this.file(new File([blob], sample.url.split("/").pop(), { type: blob.type }), sample.title);
+    } catch (error) {
+      this.onError(error.detail || String(error));
+    }
+  }
+
+  // A digit sample goes onto the pad, so the user can draw over it.
+  async loadOnPad(blob) {
+    const bitmap = await createImageBitmap(blob);
+    const { canvas, context } = this.pad;
+    context.imageSmoothingEnabled = true;
+    context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    this.pad.changed();
+  }
+
+  file(file, name = null) {
+    if (!file) return;
+    $("#upload-name").textContent = name || file.name;
+    this.lastFile = file;
+    this.onFile(file);
+  }
+
+  async startCamera() {
+    try {
+      this.stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
+    } catch (error) {
+      this.onError(`The camera could not be opened: ${error.message || error.name}. Upload a photo instead.`);
+      return;
+    }
+    const video = $("#camera-video");
+    video.srcObject = this.stream;
+    $("#camera-box").hidden = false;
+    await video.play();
+  }
+
+  capture() {
+    const video = $("#camera-video");
+    const canvas = document.createElement("canvas");
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    canvas.getContext("2d").drawImage(video, 0, 0);
+    canvas.toBlob((blob) => this.file(new File([blob], "camera.png", { type: "image/png" }), "camera photo"), "image/png");
+  }
+
+  stopCamera() {
+    if (this.stream) for (const track of this.stream.getTracks()) track.stop();
+    this.stream = null;
+    $("#camera-box").hidden = true;
+  }
+}

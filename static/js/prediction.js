@@ -1,0 +1,32 @@
+// "What the model sees": the exact model input, and the top prediction.
+
+export class PredictionView {
+  constructor({ seen, label, detail }) {
+    this.seen = seen;
+    this.label = label;
+    this.detailText = detail;
+  }
+
+  setModel(detail) {
+    this.range = detail.input_range;
+  }
+
+  render(answer) {
+    const input = answer.input;
+    const canvas = this.seen;
+    const [height, width, channels] = input.shape;
+    canvas.width = width;
+    canvas.height = height;
+    const context = canvas.getContext("2d");
+    const image = context.createImageData(width, height);
+    const [lo, hi] = this.range;
+    for (let i = 0; i < width * height; i++) {
+      for (let c = 0; c < 3; c++) image.data[i * 4 + c] = ((input.values[i * channels + (channels === 3 ? c : 0)] - lo) / (hi - lo)) * 255;
+      image.data[i * 4 + 3] = 255;
+    }
+    context.putImageData(image, 0, 0);
+    const [best, second] = answer.top;
+    this.label.textContent = `${best.label}`;
+    this.detailText.textContent = `${(best.probability * 100).toFixed(1)}%` + (second ? `, then ${second.label} (${(second.probability * 100).toFixed(1)}%)` : "");
+  }
+}
