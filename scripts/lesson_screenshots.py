@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.server import running_server  # noqa: E402
+from tests.e2e.conftest import blank_pad, unit_point  # noqa: E402
 
 OUT = ROOT / "docs" / "img"
 SIX = [[(175, 45), (120, 85), (90, 150), (95, 210), (140, 238), (185, 212), (192, 170), (150, 142), (100, 165)]]
@@ -47,12 +48,12 @@ def main() -> None:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(url + "/")
         page.wait_for_selector("[data-testid=layer]")
+        blank_pad(page)
         draw(page, SIX)
         page.wait_for_function("() => document.querySelector('[data-testid=prediction]').textContent.trim() === '6'")
 
         # the convolution step, opened from the unit box as a teacher would
-        canvas = page.locator("[data-name=conv1] canvas").nth(2).bounding_box()
-        page.mouse.move(canvas["x"] + canvas["width"] * 0.45, canvas["y"] + canvas["height"] * 0.5)
+        page.mouse.click(*unit_point(page, "conv1", (2, 11, 14)))  # pins the unit
         page.locator("#info [data-testid=how]").click()
         page.wait_for_function("() => window.convnetVisLessons.convStep.data")
         page.click("[data-testid=step-reset]")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.signal import correlate2d
 
-from tests.e2e.conftest import DIGITS, draw
+from tests.e2e.conftest import DIGITS, blank_pad, draw, unit_point
 
 pytestmark = pytest.mark.browser
 
@@ -21,6 +21,7 @@ def open_page(browser, live_server, viewport):
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     page.goto(live_server + "/")
     page.wait_for_selector("[data-testid=layer]")
+    blank_pad(page)
     return context, page
 
 
@@ -52,9 +53,7 @@ def page_input(page) -> np.ndarray:
 
 def test_convolution_step_from_the_info_box_and_through_a_whole_map(lessons_page, convnet):
     page = lessons_page
-    canvas = page.locator("[data-name=conv1] canvas").nth(4)
-    box = canvas.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.4)
+    page.mouse.click(*unit_point(page, "conv1", (4, 12, 14)))  # pins the unit in the info box
     page.locator("#info [data-testid=how]").click()
     page.wait_for_function("() => document.querySelector('[data-testid=step-sum]').dataset.value !== undefined")
     target = page.locator("#info [data-testid=how]").evaluate("b => ({y: +b.dataset.y, x: +b.dataset.x, channel: +b.dataset.channel})")
