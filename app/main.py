@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app.api import analysis, dataset, explain, filters, live, models, read
+from app.api import analysis, dataset, explain, filters, lessons, live, models, read
 from app.cache import ArrayCache
 from app.config import PROJECT_ROOT, Settings
 from app.docs import add_docs
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.include_router(explain.router)
     app.include_router(filters.router)
     app.include_router(dataset.router)
+    app.include_router(lessons.router)
 
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     templates = Jinja2Templates(directory=PROJECT_ROOT / "templates")

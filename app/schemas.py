@@ -65,6 +65,7 @@ class LayerConfig(BaseModel):
     padding: str | None = None
     activation: str | None = None
     pool_size: list[int] | None = None
+    dilation_rate: list[int] | None = None
 
 
 class ReceptiveFieldOut(BaseModel):

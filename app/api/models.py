@@ -24,7 +24,7 @@ from app.schemas import (
 
 router = APIRouter(prefix="/api", tags=["models"])
 
-_CONFIG_KEYS = ("filters", "units", "kernel_size", "strides", "padding", "activation", "pool_size")
+_CONFIG_KEYS = ("filters", "units", "kernel_size", "strides", "padding", "activation", "pool_size", "dilation_rate")
 
 
 def summarize(served: ServedModel) -> ModelSummary:

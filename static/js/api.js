@@ -208,3 +208,17 @@ export class LiveChannel {
     if (this.socket) this.socket.close();
   }
 }
+
+// --- lessons (issue 16) -------------------------------------------------------------------
+// Exact float32 arrays: the lessons compare their own arithmetic with the model's values.
+const modelPath = (id) => `/api/models/${encodeURIComponent(id)}`;
+export const lessonsApi = {
+  activations: (id, layers, pixels) =>
+    postJson(`${modelPath(id)}/activations?preprocess=none&layers=${layers.map(encodeURIComponent).join(",")}`, { pixels }),
+  weights: (id, layer) => request(`${modelPath(id)}/layers/${layerPath(layer)}/weights`),
+  kernelPresets: (id) => request(`${modelPath(id)}/kernel/presets`),
+  kernel: (id, pixels, options) => postJson(`${modelPath(id)}/kernel?preprocess=none`, { pixels, options }),
+  pool: (id, pixels, params) => postJson(`${modelPath(id)}/pool?${new URLSearchParams({ ...params, preprocess: "none" })}`, { pixels }),
+  sweep: (id, pixels, params) => postJson(`${modelPath(id)}/sweep?${new URLSearchParams({ ...params, preprocess: "none" })}`, { pixels }),
+  summary: (id) => request(`${modelPath(id)}/summary`),
+};

@@ -3,6 +3,9 @@
 // Pure computation: it returns what to show and never fetches or touches the DOM.
 
 const escapeHtml = (text) => String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+// "how was this computed?": static/js/lessons/index.js listens for clicks on [data-how]
+const howButton = (layer, target) =>
+  `<button type="button" class="how" data-how data-testid="how" data-layer="${escapeHtml(layer.name)}" data-y="${target.y}" data-x="${target.x}" data-channel="${target.channel}">how was this computed?</button>`;
 const fmt = (value) => (Math.abs(value) >= 100 || (Math.abs(value) < 0.01 && value !== 0) ? value.toExponential(2) : value.toFixed(3));
 
 const ACTIVATIONS = {
@@ -158,7 +161,7 @@ export class Inspector {
         <p class="computation" data-testid="computation">Σ patch × kernel over ${ky}×${kx}×${channels} = ${fmt(sum)}<br>
         + bias ${fmt(bias)} = ${fmt(z)}<br>
         ${escapeHtml(activation)}(${fmt(z)}) = <b>${fmt(result)}</b></p>
-        <p class="muted">the model computed ${fmt(value)}</p>`;
+        <p class="muted">the model computed ${fmt(value)}</p>${howButton(layer, target)}`;
     }
     if (config.pool_size && spatial) {
       const window = windowOf(layer, input.shape);
@@ -178,7 +181,7 @@ export class Inspector {
       const isMax = layer.class_name.startsWith("Max");
       const result = isMax ? Math.max(...seen) : seen.reduce((a, b) => a + b, 0) / seen.length;
       return `${head}<div class="info-grids"><figure><figcaption>window (channel ${target.channel})</figcaption><table class="grid">${rows}</table></figure></div>
-        <p class="computation" data-testid="computation">${isMax ? "max" : "mean"} of the window = <b>${fmt(result)}</b></p>`;
+        <p class="computation" data-testid="computation">${isMax ? "max" : "mean"} of the window = <b>${fmt(result)}</b></p>${howButton(layer, target)}`;
     }
     if (layer.class_name === "Dense") {
       if (!weights) return `${head}<p>activation = <b>${fmt(value)}</b></p><p class="muted">loading weights…</p>`;

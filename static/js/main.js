@@ -16,6 +16,7 @@ import { PredictionView } from "./prediction.js";
 import { renderSteps } from "./preprocessing.js";
 import { ReadingPanel } from "./reading.js";
 import { state } from "./state.js";
+import { initLessons } from "./lessons/index.js";
 
 const $ = (selector) => document.querySelector(selector);
 const page = { detail: null, answer: null, big: false, view3d: null };
@@ -170,6 +171,7 @@ async function start() {
   $("#scale").addEventListener("change", (event) => state.set({ scale: event.target.value }));
   $("[data-testid=view-3d]").addEventListener("change", (event) => state.set({ view: event.target.checked ? "3d" : "2d" }));
   drawLegend($("#legend"), false);
+  initLessons({ current: () => ({ detail: page.detail, answer: page.answer, pixels: currentPixels }) });
   try {
     const { models } = await api.models();
     if (!models.length) {
