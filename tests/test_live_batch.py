@@ -6,6 +6,7 @@ layer outputs for each connection's input.
 """
 
 import asyncio
+import concurrent.futures
 import json
 import threading
 
@@ -105,4 +106,6 @@ def test_a_lone_client_does_not_wait_for_a_batch():
         assert await asyncio.wait_for(batcher.submit("m", 4), timeout=10) == 40
         return list(batcher.batch_sizes)
 
-    assert asyncio.run(scenario()) == [1, 2, 1]
+    # a thread of its own: the browser tests' Playwright keeps an event loop running in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, scenario()).result(timeout=60) == [1, 2, 1]
