@@ -99,9 +99,14 @@ def prepare(
 
 def field_to_input(field: np.ndarray, input_shape: tuple[int, int, int], input_range: tuple[float, float]) -> np.ndarray:
     """A 28x28 digit field in [0, 1] -> the model's input (its size, channels and value range)."""
+    return _to_input(field[..., None], input_shape, input_range)
+
+
+def _to_input(image: np.ndarray, input_shape: tuple[int, int, int], input_range: tuple[float, float]) -> np.ndarray:
+    """`[h, w, c]` in [0, 1] -> the model's size, channels and value range."""
     height, width, channels = input_shape
     low, high = input_range
-    return (resize_to(field[..., None], height, width, channels) * (high - low) + low).astype(np.float32)
+    return (resize_to(image, height, width, channels) * (high - low) + low).astype(np.float32)
 
 
 def prepare_explained(
@@ -114,17 +119,10 @@ def prepare_explained(
     digits_model: bool,
 ) -> Prepared:
     """`prepare`, keeping the digit normalisation so a response can say what it did."""
-    height, width, channels = input_shape
     mode = resolve_mode(mode, from_file=from_file, digits_model=digits_model)
-    digit = None
     if mode is PreprocessMode.digit:
         digit = normalise(image)
         return Prepared(field_to_input(digit.field, input_shape, input_range), mode, digit)
-    if mode is PreprocessMode.resize:
-        prepared = resize_to(image, height, width, channels)
-    else:
-        if image.shape[:2] != (height, width):
-            raise _wrong_size(image.shape[1], image.shape[0], input_shape)
-        prepared = resize_to(image, height, width, channels)
-    low, high = input_range
-    return Prepared((prepared * (high - low) + low).astype(np.float32), mode, digit)
+    if mode is PreprocessMode.none and image.shape[:2] != input_shape[:2]:
+        raise _wrong_size(image.shape[1], image.shape[0], input_shape)
+    return Prepared(_to_input(image, input_shape, input_range), mode)

@@ -6,8 +6,9 @@ each such hop cost about a millisecond per request next to TensorFlow's threads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import Depends, Query, Request
@@ -130,10 +131,8 @@ PreparedDep = Annotated[PreparedInput, Depends(get_prepared_input)]
 
 
 async def _prepared(request: Request, served: ServedModel, settings: Settings, executors: Executors, mode: PreprocessMode) -> Prepared:
-    body = await read_body(request, settings)
-    heavy = not body.is_json or len(body.data) > LIGHT_BODY_BYTES
-    return await executors.run(
-        heavy, lambda decode_pool: prepared_input_for(served, parse_body(body, settings), mode, settings, decode_pool)
+    return await run_on_body(
+        request, settings, executors, lambda received, decode_pool: prepared_input_for(served, received, mode, settings, decode_pool)
     )
 
 
@@ -154,20 +153,38 @@ def prepared_input_for(
     shape = served.graph.input_shape
     digits_model = served.card.kind == "digits"
     mode = resolve_mode(mode, from_file=received.from_file, digits_model=digits_model)
-    original_size = None
-    if received.file is None:
-        image = received.pixels
-    else:
-
-        def shrink(width: int, height: int) -> int:
-            nonlocal original_size
-            original_size = original_size or (height, width)  # the first call sees the file's own size
-            return shrink_factor(mode, width, height, shape)
-
-        image = decode_image(received.file, settings, shrink, decode_pool)
+    image, original_size = received_image(
+        received, settings, lambda width, height: shrink_factor(mode, width, height, shape), decode_pool
+    )
     prepared = prepare_explained(image, mode, shape, served.card.input_range, from_file=received.from_file, digits_model=digits_model)
-    prepared.original_size = original_size if original_size and original_size != image.shape[:2] else None
+    prepared.original_size = original_size
     return prepared
+
+
+def received_image(
+    received: ImageInput, settings: Settings, shrink: Callable[[int, int], int], decode_pool: bool = True
+) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """The pixels, or the file decoded reduced by `shrink(width, height)`; and the file's own
+    (height, width) when decoding reduced it, so boxes can be given in the file's pixels."""
+    if received.file is None:
+        return received.pixels, None
+    original_size = None
+
+    def remember(width: int, height: int) -> int:
+        nonlocal original_size
+        original_size = original_size or (height, width)  # the first call sees the file's own size
+        return shrink(width, height)
+
+    image = decode_image(received.file, settings, remember, decode_pool)
+    return image, original_size if original_size and original_size != image.shape[:2] else None
+
+
+async def run_on_body(request: Request, settings: Settings, executors: Executors, work: Callable[[ImageInput, bool], Any]) -> Any:
+    """Read the body on the event loop; parse it and run `work(received, decode_pool)` off it, on the
+    decode pool for image files and large bodies."""
+    body = await read_body(request, settings)
+    heavy = not body.is_json or len(body.data) > LIGHT_BODY_BYTES
+    return await executors.run(heavy, lambda decode_pool: work(parse_body(body, settings), decode_pool))
 
 
 IMAGE_BODY = {

@@ -7,15 +7,7 @@ from enum import Enum
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.lessons.kernels import MAX_KERNEL_SIDE, MAX_STRIDE
-
-
-class ArrayObject(BaseModel):
-    """The contract's array: `{"shape", "dtype", "data"}` (see docs/api.md, Arrays)."""
-
-    model_config = ConfigDict(extra="allow")
-    shape: list[int]
-    dtype: str
-    data: str | list
+from app.schemas import ArrayOut
 
 
 class PaddingMode(str, Enum):
@@ -53,7 +45,7 @@ class Paddings(BaseModel):
 class KernelResponse(BaseModel):
     source: str = Field(description="'input' or the layer whose output was filtered")
     channel: int
-    source_map: ArrayObject = Field(description="the map the kernel slid over, [h, w]")
+    source_map: ArrayOut = Field(description="the map the kernel slid over, [h, w]")
     kernel: list[list[float]]
     preset: str | None
     stride: int
@@ -62,7 +54,7 @@ class KernelResponse(BaseModel):
     activation: KernelActivation
     output_size: list[int] = Field(description="[rows, columns] = floor((W - K + 2P) / S) + 1 per axis")
     formula: list[str] = Field(description="the output-size formula with the numbers filled in, rows then columns")
-    feature_map: ArrayObject
+    feature_map: ArrayOut
     png: str = Field(description="the feature map in grey (min to max), enlarged: data:image/png;base64,...")
 
 
@@ -80,7 +72,7 @@ class KernelPresets(BaseModel):
 
 class PoolPanel(BaseModel):
     kind: str = Field(description="max, average or l2 (sqrt of the sum of squares)")
-    pooled: ArrayObject
+    pooled: ArrayOut
     own: bool = Field(description="this is the pooling the model itself applies after the layer, at the same window and stride")
 
 
@@ -94,7 +86,7 @@ class OwnPooling(BaseModel):
 class PoolResponse(BaseModel):
     source: str
     channel: int
-    source_map: ArrayObject
+    source_map: ArrayOut
     window: int
     stride: int
     output_size: list[int]
@@ -115,7 +107,7 @@ class SweepResponse(BaseModel):
     values: list[float]
     base: dict[str, float | bool] = Field(description="the other transforms, applied to every input")
     classes: list[str]
-    inputs: list[ArrayObject]
+    inputs: list[ArrayOut]
     probabilities: list[list[float]]
 
 
