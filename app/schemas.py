@@ -5,7 +5,17 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, model_serializer
 
 
-class ArrayOut(BaseModel):
+class Compact(BaseModel):
+    """A response part whose optional fields are left out when unset (`None`), as the contract
+    shows them: an array's `scale`/`offset` only with uint8, a prediction's `positive` only for
+    multilabel heads, and so on."""
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler):
+        return {key: value for key, value in handler(self).items() if value is not None}
+
+
+class ArrayOut(Compact):
     """An n-d array: C-order little-endian bytes in base64 (default) or nested lists (`encoding=list`)."""
 
     shape: list[int]
@@ -13,11 +23,6 @@ class ArrayOut(BaseModel):
     data: str | list = Field(description="base64 of the raw bytes, or nested lists with encoding=list")
     scale: float | None = Field(None, description="uint8 only: value = data * scale + offset")
     offset: float | None = None
-
-    @model_serializer(mode="wrap")
-    def _omit_unused(self, handler):
-        """`scale` and `offset` appear only with dtype uint8, as the contract shows arrays."""
-        return {key: value for key, value in handler(self).items() if value is not None}
 
 
 class Health(BaseModel):
@@ -126,14 +131,10 @@ class TopClass(BaseModel):
     probability: float
 
 
-class Prediction(BaseModel):
+class Prediction(Compact):
     probabilities: list[float] = Field(description="one per class: softmax, sigmoid pairs (1 - p, p), or independent sigmoids")
     top: list[TopClass] = Field(description="up to 5 classes, most probable first")
     positive: list[TopClass] | None = Field(None, description="multilabel heads only: every label above 0.5")
-
-    @model_serializer(mode="wrap")
-    def _omit_unused(self, handler):
-        return {key: value for key, value in handler(self).items() if value is not None}
 
 
 class CropBox(BaseModel):
@@ -152,7 +153,7 @@ class PreprocessingStep(BaseModel):
     )
 
 
-class Preprocessing(BaseModel):
+class Preprocessing(Compact):
     """What `preprocess` did. For `digit`: the path it took and why, and its measurements."""
 
     mode: str = Field(description="the preprocess mode used: digit, resize or none (auto resolved)")
@@ -169,10 +170,6 @@ class Preprocessing(BaseModel):
     thickened: int | None = Field(None, description="dilation radius given to thin pen lines, in work pixels")
     shift: list[float] | None = Field(None, description="[dy, dx] that put the centre of mass at (14, 14)")
     steps: list[PreprocessingStep] | None = Field(None, description="with explain_preprocessing=true")
-
-    @model_serializer(mode="wrap")
-    def _omit_unused(self, handler):
-        return {key: value for key, value in handler(self).items() if value is not None}
 
 
 class PredictResponse(BaseModel):
@@ -191,7 +188,7 @@ class PredictResponse(BaseModel):
         return data
 
 
-class LayerActivation(BaseModel):
+class LayerActivation(Compact):
     name: str
     class_name: str
     shape: list[int] = Field(description="the shape sent: reduced with max_side, channels selected with channels")
@@ -200,10 +197,6 @@ class LayerActivation(BaseModel):
     activations: ArrayOut
     full_shape: list[int] | None = Field(None, description="with max_side: the layer's own output shape, when reduced")
     channels: list[int] | None = Field(None, description="with channels: the channel indices sent, in order")
-
-    @model_serializer(mode="wrap")
-    def _omit_unused(self, handler):
-        return {key: value for key, value in handler(self).items() if value is not None}
 
 
 class ActivationsResponse(PredictResponse):

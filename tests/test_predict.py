@@ -102,3 +102,18 @@ def test_exif_orientation_is_respected(client, mnist):
     plain = client.post(URL.format("mnist-convnet"), files={"image": ("p.png", png_bytes(np.asarray(upright)), "image/png")}).json()
     assert tagged["prediction"]["top"][0]["index"] == labels[7]
     np.testing.assert_allclose(arr(tagged["input"]), arr(plain["input"]), atol=0.1)
+
+
+def test_unset_optional_fields_are_left_out(client, mnist):
+    """As the contract shows them: `scale`/`offset` only on uint8 arrays, `positive` only for
+    multilabel heads, `full_shape`/`channels` only when a layer was reduced or selected."""
+    pixels = (mnist[0][0] / 255.0).tolist()
+    body = client.post("/api/models/mnist-convnet/activations?layers=conv1", json={"pixels": pixels}).json()
+    assert set(body["input"]) == {"shape", "dtype", "data"}
+    assert set(body["prediction"]) == {"probabilities", "top"}
+    assert set(body["layers"][0]) == {"name", "class_name", "shape", "min", "max", "activations"}
+    assert body["preprocessing"] == {"mode": "none"}
+    reduced = client.post(
+        "/api/models/mnist-convnet/activations?layers=conv1&max_side=8&dtype=uint8", json={"pixels": pixels}
+    ).json()["layers"][0]
+    assert {"full_shape"} <= set(reduced) and {"scale", "offset"} <= set(reduced["activations"])
