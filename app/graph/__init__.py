@@ -4,6 +4,7 @@
     runner.py     the compiled forward pass: every layer's output, class scores and probabilities
     layers.py     facts about layers: one lookup, kinds, spatial outputs, receptive fields, roles
     functions.py  compiled functions that methods build once per model, under typed keys
+    xla.py        those functions through XLA where it compiles them (small models: half the time)
 
 `ModelGraph` bundles the four for one model; methods in `app.viz` take it and arrays, nothing else.
 """

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from app.errors import InvalidOption
-from app.graph import FunctionKey, ModelGraph
+from app.graph import FunctionKey, ModelGraph, xla
 from app.graph.runner import probabilities_of
 from app.graph.trace import TracedGraph, trace
 from app.viz.base import Target, check_class
@@ -72,8 +72,10 @@ def _chosen_classes(probabilities, class_id):
     return tf.where(class_id < 0, top, tf.fill(tf.shape(top), class_id))
 
 
-def _compiled(graph: ModelGraph, key: FunctionKey, build: Callable) -> Callable:
-    return graph.functions.get(key, lambda: build().get_concrete_function())
+def _compiled(graph: ModelGraph, key: FunctionKey, build: Callable[[bool], Callable]) -> Callable:
+    """`build(jit_compile)`'s concrete function, through XLA where it compiles, made once per key."""
+    probe = (tf.zeros((1, *graph.input_shape), tf.float32), tf.constant(TOP, tf.int32))
+    return graph.functions.get(key, lambda: xla.concrete_function(build, probe, len(graph.layers.names)))
 
 
 def _call(function: Callable, images: np.ndarray, class_index: int | None, graph: ModelGraph):
@@ -125,11 +127,11 @@ def input_gradients(graph: ModelGraph, images: np.ndarray, class_index: int | No
     """d score / d input [N, H, W, C] for a batch, with the scores and the prediction; through
     guided ReLUs with `guided=True`."""
 
-    def build():
+    def build(jit_compile: bool):
         traced = guided_trace(graph) if guided else graph.traced
         model = keras.Model(traced.input_tensor, [traced.output_model.outputs[0], traced.scores_model.outputs[0]])
 
-        @tf.function(input_signature=_spec(graph))
+        @tf.function(input_signature=_spec(graph), jit_compile=jit_compile)
         def run(batch, class_id):
             with tf.GradientTape() as tape:
                 tape.watch(batch)  # a float32 input, so the gradient is defined (a uint8 one gives None)
@@ -149,11 +151,11 @@ def layer_gradients(graph: ModelGraph, layer: str, images: np.ndarray, class_ind
     """d score / d A for layer `layer`'s output A, with A itself and the prediction."""
     index = graph.layers.get(layer).output_index
 
-    def build():
+    def build(jit_compile: bool):
         traced = graph.traced
         model = traced.all_outputs
 
-        @tf.function(input_signature=_spec(graph))
+        @tf.function(input_signature=_spec(graph), jit_compile=jit_compile)
         def run(batch, class_id):
             with tf.GradientTape() as tape:
                 tape.watch(batch)  # records every op, also through frozen (non-trainable) layers
