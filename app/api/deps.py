@@ -12,10 +12,12 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import Depends, Query, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
 from app.encoding import ArrayOptions, Encoding, TransferDtype
-from app.executors import LIGHT_BODY_BYTES, Executors
+from app.executors import LIGHT_BODY_BYTES, Executors, NeedsDecodePool
 from app.inputs import ImageInput, decode_image, parse_body, read_body
 from app.jobs import JobLimiter
 from app.preprocess import Prepared, PreprocessMode, prepare_explained, resolve_mode, shrink_factor
@@ -65,11 +67,14 @@ async def get_model(model_id: str, registry: RegistryDep) -> ServedModel:
 ModelDep = Annotated[ServedModel, Depends(get_model)]
 
 
+ENCODING_HELP = "base64 (default) or list (nested JSON lists)"
+DTYPE_HELP = "float32 (exact, default); float16 or uint8 (scale/offset) are compact"
+PREPROCESS_HELP = "auto (default): digit for files sent to a digits model, resize for other files, none for pixels"
+
+
 async def get_array_options(
-    encoding: Encoding = Query(Encoding.base64, description="base64 (default) or list (nested JSON lists)"),
-    dtype: TransferDtype = Query(
-        TransferDtype.float32, description="float32 (exact, default); float16 or uint8 (scale/offset) are compact"
-    ),
+    encoding: Encoding = Query(Encoding.base64, description=ENCODING_HELP),
+    dtype: TransferDtype = Query(TransferDtype.float32, description=DTYPE_HELP),
 ) -> ArrayOptions:
     return ArrayOptions(encoding, dtype)
 
@@ -77,10 +82,19 @@ async def get_array_options(
 ArraysDep = Annotated[ArrayOptions, Depends(get_array_options)]
 
 
-PREPROCESS_QUERY = Query(
-    PreprocessMode.auto,
-    description="auto (default): digit for files sent to a digits model, resize for other files, none for pixels",
-)
+PREPROCESS_QUERY = Query(PreprocessMode.auto, description=PREPROCESS_HELP)
+
+
+class InputQuery(BaseModel):
+    """`ArraysDep`'s and `InputDep`'s query options, for endpoints that read their query in one model
+    (`app.api.query`)."""
+
+    encoding: Encoding = Field(Encoding.base64, description=ENCODING_HELP)
+    dtype: TransferDtype = Field(TransferDtype.float32, description=DTYPE_HELP)
+    preprocess: PreprocessMode = Field(PreprocessMode.auto, description=PREPROCESS_HELP)
+
+    def arrays(self) -> ArrayOptions:
+        return ArrayOptions(self.encoding, self.dtype)
 
 
 async def get_model_input(
@@ -185,6 +199,26 @@ async def run_on_body(request: Request, settings: Settings, executors: Executors
     body = await read_body(request, settings)
     heavy = not body.is_json or len(body.data) > LIGHT_BODY_BYTES
     return await executors.run(heavy, lambda decode_pool: work(parse_body(body, settings), decode_pool))
+
+
+async def run_with_input(
+    request: Request, served: ServedModel, settings: Settings, executors: Executors, mode: PreprocessMode, work: Callable[[np.ndarray], Any]
+) -> Any:
+    """`work(model_input)` off the event loop. A light body (a drawing's pixels) is parsed, prepared
+    and worked on in one thread hop, the drawing path's fastest; an image file is decoded on the
+    decode pool first."""
+    body = await read_body(request, settings)
+
+    def prepare(decode_pool: bool) -> np.ndarray:
+        return prepared_input_for(served, parse_body(body, settings), mode, settings, decode_pool).array
+
+    if body.is_json and len(body.data) <= LIGHT_BODY_BYTES:
+        try:
+            return await run_in_threadpool(lambda: work(prepare(False)))
+        except NeedsDecodePool:  # JSON with a big image file in it
+            pass
+    model_input = await executors.run(True, prepare)
+    return await run_in_threadpool(work, model_input)
 
 
 IMAGE_BODY = {

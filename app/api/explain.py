@@ -3,20 +3,35 @@
 Each endpoint (`/gradcam`, `/occlusion`, `/saliency`) serves the methods whose `endpoint` names it;
 its query parameters are `method` (when it serves several), `class_index`, every option of its
 methods with their bounds, the options every explanation takes (`fields`, `faithfulness`,
-`faithfulness_steps`: `explanations.ResponseOptions`), and `stream` when any method is a long
-job. `GET /api/methods` lists the table for clients (the page builds its method list from it).
+`faithfulness_steps`: `explanations.ResponseOptions`; `encoding`, `dtype`, `preprocess`:
+`deps.InputQuery`), and `stream` when any method is a long job. They are read as one model
+(`app.api.query`): Grad-CAM on a drawing is the drawing path, and FastAPI's field-by-field
+reading was a fifth of its answer. `GET /api/methods` lists the table for clients (the page builds its method list from it).
 
 No `from __future__ import annotations` here: the endpoints' signatures are built at run time.
 """
 
+import functools
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, create_model
 from pydantic.fields import FieldInfo
 
-from app.api.deps import ERROR_RESPONSES, IMAGE_BODY, STREAM_RESPONSES, ArraysDep, InputDep, LongJobsDep, ModelDep
+from app.api.deps import (
+    ERROR_RESPONSES,
+    IMAGE_BODY,
+    STREAM_RESPONSES,
+    ExecutorsDep,
+    InputQuery,
+    LongJobsDep,
+    ModelDep,
+    SettingsDep,
+    get_model_input,
+    run_with_input,
+)
+from app.api.query import openapi_parameters, query_dependency
 from app.api.streaming import respond
 from app.schemas import GradcamResponse, MethodInfo, MethodList, OcclusionResponse, SaliencyResponse
 from app.services import explanations
@@ -54,8 +69,9 @@ def query_model(endpoint: str, methods: list[Method]) -> type[BaseModel]:
             annotation, info = fields[name]
             described = FieldInfo.merge_field_infos(info, description=f"{', '.join(users)}: {info.description}")
             fields[name] = (annotation, described)
-    for name, info in explanations.ResponseOptions.model_fields.items():  # fields=, faithfulness: every endpoint
-        fields[name] = (info.annotation, info)
+    for options in (explanations.ResponseOptions, InputQuery):  # fields=, faithfulness, encoding, ...: every endpoint
+        for name, info in options.model_fields.items():
+            fields[name] = (info.annotation, info)
     if any(m.long_job for m in methods):
         fields["stream"] = (bool, Field(False, description="send progress as Server-Sent Events, then the result (see docs/api.md)"))
     return create_model(f"{endpoint.capitalize()}Query", **fields)
@@ -66,14 +82,26 @@ def add_endpoint(endpoint: str, methods: list[Method]) -> None:
     by_name = {m.name: m for m in methods}
     streams = any(m.long_job for m in methods)
 
-    async def explain(served: ModelDep, model_input: InputDep, arrays: ArraysDep, long_jobs: LongJobsDep, query: Annotated[QueryModel, Query()]):
+    async def explain(
+        request: Request,
+        served: ModelDep,
+        settings: SettingsDep,
+        executors: ExecutorsDep,
+        long_jobs: LongJobsDep,
+        query: Annotated[BaseModel, Depends(query_dependency(QueryModel))],
+    ):
         values = query.model_dump()
         chosen = values.pop("method", None)
         method = by_name[chosen.value if chosen is not None else methods[0].name]
-        job = explanations.job(served, model_input, method, values, arrays)
+        inputs = InputQuery(**{name: values.pop(name) for name in InputQuery.model_fields})
+        job = explanations.job(served, method, values, inputs.arrays())
+        stream = values.get("stream", False)
         # a method of one backward pass is, like the drawing path, never refused; its faithfulness curves are many passes
         long_job = method.long_job or values.get("faithfulness", False)
-        return await respond(values.get("stream", False), job, RESPONSES[endpoint], long_jobs if long_job else None)
+        if not (long_job or stream):
+            return await run_with_input(request, served, settings, executors, inputs.preprocess, lambda model_input: job(model_input, None))
+        model_input = await get_model_input(request, served, settings, executors, inputs.preprocess)
+        return await respond(stream, functools.partial(job, model_input), RESPONSES[endpoint], long_jobs if long_job else None)
 
     router.add_api_route(
         f"/api/models/{{model_id}}/{endpoint}",
@@ -83,7 +111,7 @@ def add_endpoint(endpoint: str, methods: list[Method]) -> None:
         response_model=RESPONSES[endpoint],
         response_model_exclude_none=True,
         responses=STREAM_RESPONSES if streams else ERROR_RESPONSES,
-        openapi_extra=IMAGE_BODY,
+        openapi_extra={**IMAGE_BODY, "parameters": openapi_parameters(QueryModel)},
         summary=f"{endpoint.capitalize()}: " + ", ".join(m.title for m in methods),
     )
 

@@ -96,15 +96,16 @@ def explain(
     return answer
 
 
-def job(served: ServedModel, model_input: np.ndarray, method: Method, values: dict, arrays: ArrayOptions) -> Callable:
-    """Options checked now; the work as `job(progress)` for a thread or a progress stream."""
+def job(served: ServedModel, method: Method, values: dict, arrays: ArrayOptions) -> Callable[[np.ndarray, Progress | None], dict]:
+    """Options checked now, before the body is read; the work as `job(model_input, progress)` for
+    a thread or a progress stream."""
     options = prepare(served, method, values)
     response = ResponseOptions(**{name: values[name] for name in ResponseOptions.model_fields if name in values})
     response.parts(method)
     class_index = values.get("class_index")
     check_class(served.graph, class_index)
 
-    def run(progress: Progress | None) -> dict:
+    def run(model_input: np.ndarray, progress: Progress | None) -> dict:
         return explain(served, model_input, method, options, class_index, arrays, progress, response)
 
     return run

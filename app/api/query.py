@@ -1,0 +1,58 @@
+"""An endpoint's query parameters as one pydantic model, validated in one call.
+
+FastAPI reads a `Query()` parameter model, and each small dependency around it, field by field on
+every request: on the drawing path's Grad-CAM that measured about 0.4 ms a request, a fifth of the
+whole answer. `query_dependency(Model)` validates `request.query_params` with the model in one
+pydantic call and raises the same `RequestValidationError` (so the same 422 detail), and
+`openapi_parameters(Model)` lists the same parameters, with their bounds and descriptions, in /docs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+
+def query_dependency(model: type[BaseModel]) -> Callable[[Request], Awaitable[BaseModel]]:
+    """A dependency giving the request's query as `model`; unknown parameters are ignored, as FastAPI does."""
+
+    async def read_query(request: Request) -> BaseModel:
+        try:
+            return model.model_validate(dict(request.query_params))
+        except ValidationError as exc:
+            errors = [{**error, "loc": ("query", *error["loc"])} for error in exc.errors(include_url=False)]
+            raise RequestValidationError(errors) from None
+
+    return read_query
+
+
+def openapi_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The model's fields as OpenAPI query parameters (enums and other definitions written inline)."""
+    schema = model.model_json_schema()
+    definitions = schema.get("$defs", {})
+    required = set(schema.get("required", []))
+    parameters = []
+    for name, field in schema["properties"].items():
+        field = _inline(field, definitions)
+        description = field.pop("description", None)
+        field.pop("title", None)
+        parameter = {"name": name, "in": "query", "required": name in required, "schema": field}
+        if description:
+            parameter["description"] = description
+        parameters.append(parameter)
+    return parameters
+
+
+def _inline(node: Any, definitions: dict) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target = dict(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return _inline({**target, **{k: v for k, v in node.items() if k != "$ref"}}, definitions)
+        return {key: _inline(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(item, definitions) for item in node]
+    return node
