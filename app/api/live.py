@@ -1,20 +1,21 @@
 """The live channel: activations over a WebSocket while the user draws.
 
 `WS /api/models/{model_id}/live[?encoding=&dtype=]`. The client sends JSON text messages
-`{"seq": n, "pixels": [[...]]}` (or `"image"`, plus optional `"layers"` and `"preprocess"`),
+`{"seq": n, "pixels": [[...]]}` (or `"image"`, plus optional `"layers"` and `"preprocess"`), or
+the same as a binary frame with the pixels as bytes (`app.api.live_binary`; the page's pad does),
 as often as it likes. The server keeps only the newest unanswered message: while one is being
 computed, newer ones replace each other and the replaced ones are dropped, never queued, so the
 answer always describes the latest drawing. Each answer is the `activations` response plus
 `seq` and `dropped` (messages skipped since the previous answer); a bad message (a binary frame
-too) gets `{"seq", "error": {"status", "detail"}}` and the channel stays open. Each message is
+a malformed binary frame too) gets `{"seq", "error": {"status", "detail"}}` and the channel stays open. Each message is
 parsed, decoded and answered in one hop off the event loop (`Executors.run`: a message carrying
 an image file waits for the bounded decode pool, a drawing's pixels do not).
 
 Micro-batching (`live_batch_wait_ms` > 0, the default): a drawing's message joins the other
 connections' messages for the same model that arrive within a few ms (`app.services.micro_batch`);
 the batch is parsed, run through one forward pass and encoded to JSON text on one thread, and
-each connection gets its own answer back. Messages with image files, binary frames and drawings
-too big for the light path take the one-message path above.
+each connection gets its own answer back. Messages with image files and drawings too big for the
+light path take the one-message path above.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.api.deps import model_input_for
+from app.api.live_binary import binary_message
 from app.encoding import ArrayOptions, Encoding, TransferDtype
 from app.errors import InvalidOption, VisualizerError
 from app.executors import LIGHT_BODY_BYTES, NeedsDecodePool
@@ -41,12 +43,9 @@ from app.viz import activations as activation_method
 router = APIRouter(tags=["live"])
 
 
-BINARY = object()  # stands for a binary frame in the queue: it is answered with an error
-
-
-def _message(text) -> dict:
-    if text is BINARY:
-        raise InvalidOption("Binary frames are not accepted: send each message as a JSON text frame (see docs/api.md).")
+def _message(text: str | bytes) -> dict:
+    if isinstance(text, bytes):
+        return binary_message(text)
     message = parse_json(text)
     if not isinstance(message, dict):
         raise InvalidOption("Each message must be a JSON object with 'pixels' or 'image'.")
@@ -78,7 +77,7 @@ class LiveFrame:
     """One connection's message waiting for a batch."""
 
     served: ServedModel
-    text: str
+    text: str | bytes  # a JSON text frame or a binary frame
     options: ArrayOptions
     dropped: int
 
@@ -183,7 +182,7 @@ async def live(
                 raise WebSocketDisconnect(frame.get("code", 1000))
             text = frame.get("text")
             if text is None:
-                text = BINARY
+                text = frame.get("bytes") or b""
             if latest:
                 dropped += 1
                 latest[0] = text
@@ -204,8 +203,8 @@ async def live(
             arrived.clear()
             text = latest.pop()
             skipped, dropped = dropped, 0
-            heavy = text is not BINARY and len(text) > LIGHT_BODY_BYTES
-            if batcher is not None and text is not BINARY and not heavy:
+            heavy = len(text) > LIGHT_BODY_BYTES
+            if batcher is not None and not heavy:
                 answer = await batcher.submit(served.id, LiveFrame(served, text, options, skipped))
                 if answer is not None:
                     await websocket.send_text(answer)

@@ -158,6 +158,18 @@ export function decodeArray(obj) {
 }
 
 // --- live channel -------------------------------------------------------------------------
+const textEncoder = new TextEncoder();
+
+// The binary frame (docs/api.md): uint32 little-endian header length, the JSON header, the pixel bytes.
+export function binaryFrame(header, bytes) {
+  const json = textEncoder.encode(JSON.stringify(header));
+  const frame = new Uint8Array(4 + json.length + bytes.length);
+  new DataView(frame.buffer).setUint32(0, json.length, true);
+  frame.set(json, 4);
+  frame.set(bytes, 4 + json.length);
+  return frame;
+}
+
 // Sends drawing updates over a WebSocket; the server answers the newest and drops stale ones.
 export class LiveChannel {
   constructor(modelId, { onAnswer, onStatus }) {
@@ -193,13 +205,14 @@ export class LiveChannel {
     return this.socket && this.socket.readyState === WebSocket.OPEN;
   }
 
-  send(message) {
-    this.pending = message;
+  // message: the JSON fields; grey ({shape, bytes}, optional): pixels sent as a binary frame.
+  send(message, grey = null) {
+    this.pending = grey ? binaryFrame({ ...message, shape: grey.shape }, grey.bytes) : JSON.stringify(message);
     if (this.open) this.flush();
   }
 
   flush() {
-    this.socket.send(JSON.stringify(this.pending));
+    this.socket.send(this.pending);
     this.pending = null;
   }
 

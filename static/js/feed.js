@@ -49,9 +49,9 @@ export class Feed {
     } else this.onStatus("http");
   }
 
-  // A pen move: send the newest drawing once per animation frame.
-  drawingChanged(pixels) {
-    this.pixels = pixels;
+  // A pen move: send the newest drawing once per animation frame. drawing: {rows(), grey()}.
+  drawingChanged(drawing) {
+    this.drawing = drawing;
     this.pending.push({ seq: this.seq + 1, time: performance.now() });
     if (this.frameRequested) return;
     this.frameRequested = true;
@@ -65,9 +65,10 @@ export class Feed {
     this.seq += 1;
     for (const move of this.pending) move.seq = Math.min(move.seq, this.seq); // moves ride with this message
     this.sentAt = { seq: this.seq, time: performance.now() };
-    const message = { seq: this.seq, pixels: this.pixels(), preprocess: this.detail.kind === "digits" ? "digit" : "resize", ...this.options };
-    if (this.live && this.live.open) this.live.send(message);
-    else this.post(message);
+    const message = { seq: this.seq, preprocess: this.detail.kind === "digits" ? "digit" : "resize", ...this.options };
+    // the live channel takes the pixels as bytes (a binary frame): no JSON numbers to write or parse
+    if (this.live && this.live.open) this.live.send(message, this.drawing.grey());
+    else this.post({ ...message, pixels: this.drawing.rows() });
   }
 
   // Over plain HTTP, keep one request in flight and send only the newest drawing after it.
