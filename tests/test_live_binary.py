@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from app.api.live_binary import binary_message
+from app.api.live_binary import binary_message, read_binary_answer
+from app.encoding import decode_array
 from app.errors import InvalidOption
 from tests.conftest import arr
 from tests.test_activations import assert_close, keras_layer_outputs
@@ -105,3 +106,44 @@ def test_a_malformed_binary_frame_is_answered_with_an_error_and_the_channel_stay
         socket.send_bytes(frame({"seq": 10, "shape": [28, 28], "preprocess": "none"}, digit))
         answer = socket.receive_json()
         assert answer["seq"] == 10 and answer["prediction"]["top"][0]["label"] == str(mnist[1][0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "uint8"])
+def test_binary_answers_carry_the_json_answers_arrays(client, keras_models, mnist, dtype):
+    """`?answers=binary`: the same answer, its arrays as 4-aligned bytes after the JSON; errors stay JSON text."""
+    digit = mnist[0][21]
+    message = {"seq": 4, "shape": [28, 28], "preprocess": "none"}
+    with client.websocket_connect(f"{LIVE}?dtype={dtype}") as socket:
+        socket.send_bytes(frame(message, digit))
+        text = socket.receive_json()
+    with client.websocket_connect(f"{LIVE}?dtype={dtype}&answers=binary") as socket:
+        socket.send_bytes(frame(message, digit))
+        data = socket.receive_bytes()
+        socket.send_text(json.dumps({"seq": 5, "pixels": as_floats(digit).tolist(), "preprocess": "none", "layers": ["output"]}))
+        by_text = read_binary_answer(socket.receive_bytes())  # a text message gets a binary answer too
+        socket.send_bytes(b"\x00")
+        error = socket.receive_json()
+    size = int.from_bytes(data[:4], "little")
+    assert (4 + size) % 4 == 0
+    header = json.loads(data[4 : 4 + size])
+    assert all(layer["activations"]["bytes"][0] % 4 == 0 and "data" not in layer["activations"] for layer in header["layers"])
+    binary = read_binary_answer(data)
+    assert {k: v for k, v in binary.items() if k not in ("input", "layers")} == {k: v for k, v in text.items() if k not in ("input", "layers")}
+    np.testing.assert_array_equal(decode_array(binary["input"]), arr(text["input"]))
+    expected = keras_layer_outputs(keras_models["mnist-convnet"], as_floats(digit)[None, ..., None])
+    for layer, same in zip(binary["layers"], text["layers"], strict=True):
+        assert {k: v for k, v in layer.items() if k != "activations"} == {k: v for k, v in same.items() if k != "activations"}
+        np.testing.assert_array_equal(decode_array(layer["activations"]), arr(same["activations"]))
+        if dtype == "float32":
+            assert_close(decode_array(layer["activations"]), expected[layer["name"]], layer["name"])
+    assert by_text["seq"] == 5 and by_text["prediction"] == text["prediction"]
+    assert error["seq"] is None and error["error"]["status"] == 422 and "Binary frame" in error["error"]["detail"]
+
+
+def test_an_unknown_answers_option_is_refused(client):
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect) as refused:
+        with client.websocket_connect(f"{LIVE}?answers=xml") as socket:
+            socket.receive_json()
+    assert refused.value.code == 1008 and "'json' or 'binary'" in str(refused.value.reason)
