@@ -24,12 +24,8 @@ class TransferDtype(str, Enum):
     uint8 = "uint8"
 
 
-def encode_array(
-    values: np.ndarray,
-    encoding: Encoding = Encoding.base64,
-    dtype: TransferDtype = TransferDtype.float32,
-) -> dict:
-    """`{"shape", "dtype", "data"[, "scale", "offset"]}`; uint8 decodes as `data * scale + offset`."""
+def array_payload(values: np.ndarray, dtype: TransferDtype) -> tuple[dict, np.ndarray]:
+    """The array object without its data, and the data in the transfer dtype (little-endian)."""
     values = np.asarray(values, dtype=np.float32)
     result: dict = {"shape": list(values.shape), "dtype": dtype.value}
     if dtype is TransferDtype.uint8:
@@ -40,6 +36,16 @@ def encode_array(
         result.update(scale=scale, offset=low)
     else:
         payload = values.astype("<f2" if dtype is TransferDtype.float16 else "<f4")
+    return result, payload
+
+
+def encode_array(
+    values: np.ndarray,
+    encoding: Encoding = Encoding.base64,
+    dtype: TransferDtype = TransferDtype.float32,
+) -> dict:
+    """`{"shape", "dtype", "data"[, "scale", "offset"]}`; uint8 decodes as `data * scale + offset`."""
+    result, payload = array_payload(values, dtype)
     if encoding is Encoding.list:
         result["data"] = payload.tolist()
     else:

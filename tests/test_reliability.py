@@ -205,11 +205,12 @@ def test_deeply_nested_json_on_the_live_channel_keeps_it_open(client):
 
 
 # ----------------------------------------------------- 5. binary frames, long handshakes
-def test_a_binary_frame_gets_an_error_and_the_channel_stays_open(client):
+def test_a_malformed_binary_frame_gets_an_error_and_the_channel_stays_open(client):
+    """Binary frames carry a drawing's pixels (tests/test_live_binary.py); anything else is refused."""
     with client.websocket_connect("/api/models/mnist-convnet/live") as socket_:
         socket_.send_bytes(b"\x89PNG\r\n\x1a\n binary")
         answer = socket_.receive_json()
-        assert answer["error"]["status"] == 422 and "text frame" in answer["error"]["detail"]
+        assert answer["error"]["status"] == 422 and "Binary frame" in answer["error"]["detail"]
         socket_.send_text(json.dumps({"seq": 3, **PIXELS}))
         assert socket_.receive_json()["seq"] == 3
 

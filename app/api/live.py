@@ -1,20 +1,21 @@
 """The live channel: activations over a WebSocket while the user draws.
 
 `WS /api/models/{model_id}/live[?encoding=&dtype=]`. The client sends JSON text messages
-`{"seq": n, "pixels": [[...]]}` (or `"image"`, plus optional `"layers"` and `"preprocess"`),
+`{"seq": n, "pixels": [[...]]}` (or `"image"`, plus optional `"layers"` and `"preprocess"`), or
+the same as a binary frame with the pixels as bytes (`app.api.live_binary`; the page's pad does),
 as often as it likes. The server keeps only the newest unanswered message: while one is being
 computed, newer ones replace each other and the replaced ones are dropped, never queued, so the
 answer always describes the latest drawing. Each answer is the `activations` response plus
 `seq` and `dropped` (messages skipped since the previous answer); a bad message (a binary frame
-too) gets `{"seq", "error": {"status", "detail"}}` and the channel stays open. Each message is
+a malformed binary frame too) gets `{"seq", "error": {"status", "detail"}}` and the channel stays open. Each message is
 parsed, decoded and answered in one hop off the event loop (`Executors.run`: a message carrying
 an image file waits for the bounded decode pool, a drawing's pixels do not).
 
 Micro-batching (`live_batch_wait_ms` > 0, the default): a drawing's message joins the other
 connections' messages for the same model that arrive within a few ms (`app.services.micro_batch`);
 the batch is parsed, run through one forward pass and encoded to JSON text on one thread, and
-each connection gets its own answer back. Messages with image files, binary frames and drawings
-too big for the light path take the one-message path above.
+each connection gets its own answer back. Messages with image files and drawings too big for the
+light path take the one-message path above.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.api.deps import model_input_for
+from app.api.live_binary import BinaryArrays, binary_message
 from app.encoding import ArrayOptions, Encoding, TransferDtype
 from app.errors import InvalidOption, VisualizerError
 from app.executors import LIGHT_BODY_BYTES, NeedsDecodePool
@@ -41,12 +44,16 @@ from app.viz import activations as activation_method
 router = APIRouter(tags=["live"])
 
 
-BINARY = object()  # stands for a binary frame in the queue: it is answered with an error
+class LiveAnswers(str, Enum):
+    """`?answers=`: JSON text answers (base64 arrays), or binary frames (`app.api.live_binary`)."""
+
+    json = "json"
+    binary = "binary"
 
 
-def _message(text) -> dict:
-    if text is BINARY:
-        raise InvalidOption("Binary frames are not accepted: send each message as a JSON text frame (see docs/api.md).")
+def _message(text: str | bytes) -> dict:
+    if isinstance(text, bytes):
+        return binary_message(text)
     message = parse_json(text)
     if not isinstance(message, dict):
         raise InvalidOption("Each message must be a JSON object with 'pixels' or 'image'.")
@@ -61,16 +68,21 @@ def _text(answer: dict) -> str:
     return json.dumps(answer, separators=(",", ":"), ensure_ascii=False)  # as Starlette's send_json
 
 
-def _reply(served: ServedModel, settings, text, options: ArrayOptions, dropped: int, decode_pool: bool) -> dict:
-    """One message -> what to send back: the answer, or an error naming the message's `seq`."""
+def _encoded(answer: dict, arrays) -> str | bytes:
+    """An answer as its frame: a binary one when its arrays were kept as bytes, else JSON text."""
+    return arrays.frame(answer) if isinstance(arrays, BinaryArrays) else _text(answer)
+
+
+def _reply(served: ServedModel, settings, text, options: ArrayOptions, dropped: int, binary: bool, decode_pool: bool) -> str | bytes:
+    """One message -> what to send back: the answer, or an error (JSON text) naming the message's `seq`."""
     seq = None
     try:
         message = _message(text)
         seq = message.get("seq")
-        model_input, selection, message_options = _prepare(served, settings, message, options, decode_pool)
-        return {"seq": seq, "dropped": dropped, **activations(served, model_input, arrays=message_options, **selection)}
+        model_input, selection, arrays = _prepare(served, settings, message, options, decode_pool, binary)
+        return _encoded({"seq": seq, "dropped": dropped, **activations(served, model_input, arrays=arrays, **selection)}, arrays)
     except VisualizerError as exc:
-        return _error(seq, exc)
+        return _text(_error(seq, exc))
 
 
 @dataclass
@@ -78,24 +90,25 @@ class LiveFrame:
     """One connection's message waiting for a batch."""
 
     served: ServedModel
-    text: str
+    text: str | bytes  # a JSON text frame or a binary frame
     options: ArrayOptions
     dropped: int
+    binary: bool = False  # answer with a binary frame (`?answers=binary`)
 
 
-def answer_batch(settings, frames: list[LiveFrame]) -> list[str | None]:
-    """Frames of one model -> their answers as JSON text, one forward pass per `max_side`.
+def answer_batch(settings, frames: list[LiveFrame]) -> list[str | bytes | None]:
+    """Frames of one model -> their answers (JSON text or binary frames), one forward pass per `max_side`.
 
     A frame that fails to parse gets its own error; `None` sends a frame back to the one-message
     path (its drawing turned out to be a big image for the decode pool)."""
-    answers: list[str | None] = [None] * len(frames)
+    answers: list[str | bytes | None] = [None] * len(frames)
     groups: dict[Any, list] = {}
     for index, frame in enumerate(frames):
         seq = None
         try:
             message = _message(frame.text)
             seq = message.get("seq")
-            model_input, selection, options = _prepare(frame.served, settings, message, frame.options, False)
+            model_input, selection, options = _prepare(frame.served, settings, message, frame.options, False, frame.binary)
             frame.served.graph.layers.select(selection["layers"])  # unknown layers: this frame's error
         except NeedsDecodePool:
             continue
@@ -113,7 +126,7 @@ def answer_batch(settings, frames: list[LiveFrame]) -> list[str | None]:
             try:
                 result = activation_method.select(graph, features, probabilities, position, selection["layers"], selection["channels"])
                 payload = activations_payload(frames[index].served, model_input, result, options)
-                answers[index] = _text({"seq": seq, "dropped": frames[index].dropped, **payload})
+                answers[index] = _encoded({"seq": seq, "dropped": frames[index].dropped, **payload}, options)
             except VisualizerError as exc:
                 answers[index] = _text(_error(seq, exc))
     return answers
@@ -126,8 +139,9 @@ def batcher_for(settings) -> MicroBatcher | None:
     return MicroBatcher(lambda _model, frames: answer_batch(settings, frames), settings.live_batch_wait_ms / 1000, settings.live_batch_max)
 
 
-def _prepare(served: ServedModel, settings, message: dict, options: ArrayOptions, decode_pool: bool):
-    """One message -> (model input, what to send of it, array options): decoding and preprocessing."""
+def _prepare(served: ServedModel, settings, message: dict, options: ArrayOptions, decode_pool: bool, binary: bool = False):
+    """One message -> (model input, what to send of it, array options): decoding and preprocessing.
+    With `binary`, the array options keep the arrays' bytes for a binary answer (`encoding` is moot)."""
     received = image_from_payload({k: message[k] for k in ("image", "pixels") if k in message}, settings)
     try:
         mode = PreprocessMode(message.get("preprocess", "auto"))
@@ -149,6 +163,8 @@ def _prepare(served: ServedModel, settings, message: dict, options: ArrayOptions
     ):
         raise InvalidOption("'channels' must be a list of at most 4096 channel indices (whole numbers from 0).")
     selection = {"layers": layers, "max_side": max_side, "channels": channels}
+    if binary:
+        message_options = BinaryArrays(message_options.dtype)
     return model_input_for(served, received, mode, settings, decode_pool), selection, message_options
 
 
@@ -158,6 +174,7 @@ async def live(
     model_id: str,
     encoding: Encoding = Encoding.base64,
     dtype: TransferDtype = TransferDtype.float32,
+    answers: LiveAnswers = LiveAnswers.json,
 ) -> None:
     registry = websocket.app.state.registry
     settings = websocket.app.state.settings
@@ -171,6 +188,7 @@ async def live(
         await websocket.close(code=4404)
         return
     options = ArrayOptions(encoding, dtype)
+    binary = answers is LiveAnswers.binary
     latest: list = []  # at most one pending message: the newest
     dropped = 0
     arrived = asyncio.Event()
@@ -183,7 +201,7 @@ async def live(
                 raise WebSocketDisconnect(frame.get("code", 1000))
             text = frame.get("text")
             if text is None:
-                text = BINARY
+                text = frame.get("bytes") or b""
             if latest:
                 dropped += 1
                 latest[0] = text
@@ -204,14 +222,14 @@ async def live(
             arrived.clear()
             text = latest.pop()
             skipped, dropped = dropped, 0
-            heavy = text is not BINARY and len(text) > LIGHT_BODY_BYTES
-            if batcher is not None and text is not BINARY and not heavy:
-                answer = await batcher.submit(served.id, LiveFrame(served, text, options, skipped))
-                if answer is not None:
-                    await websocket.send_text(answer)
-                    continue
-                heavy = True
-            await websocket.send_json(await executors.run(heavy, _reply, served, settings, text, options, skipped))
+            heavy = len(text) > LIGHT_BODY_BYTES
+            if batcher is not None and not heavy:
+                answer = await batcher.submit(served.id, LiveFrame(served, text, options, skipped, binary))
+                if answer is None:
+                    answer = await executors.run(True, _reply, served, settings, text, options, skipped, binary)
+            else:
+                answer = await executors.run(heavy, _reply, served, settings, text, options, skipped, binary)
+            await (websocket.send_bytes(answer) if isinstance(answer, bytes) else websocket.send_text(answer))
     except WebSocketDisconnect:
         pass
     finally:

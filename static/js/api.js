@@ -137,16 +137,17 @@ function base64Bytes(text) {
   return bytes;
 }
 
-// A contract array object -> {shape, data: Float32Array} (row-major, channels last).
+// A contract array object -> {shape, data: Float32Array} (row-major, channels last). Its data is
+// base64, a list, or (a live channel's binary answer) `view`: where its bytes lie in the frame.
 export function decodeArray(obj) {
   let values;
   if (Array.isArray(obj.data)) {
     values = Float32Array.from(obj.data.flat(Infinity));
   } else {
-    const bytes = base64Bytes(obj.data);
-    if (obj.dtype === "float32") values = new Float32Array(bytes.buffer);
+    const bytes = obj.view ? new Uint8Array(obj.view.buffer, obj.view.start, obj.view.length) : base64Bytes(obj.data);
+    if (obj.dtype === "float32") values = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
     else if (obj.dtype === "float16") {
-      const half = new Uint16Array(bytes.buffer);
+      const half = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
       values = new Float32Array(half.length);
       for (let i = 0; i < half.length; i++) values[i] = HALF[half[i]];
     } else {
@@ -158,6 +159,38 @@ export function decodeArray(obj) {
 }
 
 // --- live channel -------------------------------------------------------------------------
+const textEncoder = new TextEncoder();
+
+const textDecoder = new TextDecoder();
+
+// A binary answer (docs/api.md): the JSON after its uint32 length, each array object's
+// `bytes: [start, length]` (from the end of the JSON, 4-aligned) turned into a `view` for decodeArray.
+export function readBinaryAnswer(buffer) {
+  const size = new DataView(buffer).getUint32(0, true);
+  const answer = JSON.parse(textDecoder.decode(new Uint8Array(buffer, 4, size)));
+  const place = (node) => {
+    if (!node || typeof node !== "object") return;
+    if (Array.isArray(node.bytes) && node.shape) {
+      node.view = { buffer, start: 4 + size + node.bytes[0], length: node.bytes[1] };
+      return;
+    }
+    for (const value of Object.values(node)) place(value);
+  };
+  place(answer.input);
+  for (const layer of answer.layers || []) place(layer.activations);
+  return answer;
+}
+
+// The binary frame (docs/api.md): uint32 little-endian header length, the JSON header, the pixel bytes.
+export function binaryFrame(header, bytes) {
+  const json = textEncoder.encode(JSON.stringify(header));
+  const frame = new Uint8Array(4 + json.length + bytes.length);
+  new DataView(frame.buffer).setUint32(0, json.length, true);
+  frame.set(json, 4);
+  frame.set(bytes, 4 + json.length);
+  return frame;
+}
+
 // Sends drawing updates over a WebSocket; the server answers the newest and drops stale ones.
 export class LiveChannel {
   constructor(modelId, { onAnswer, onStatus }) {
@@ -172,14 +205,16 @@ export class LiveChannel {
 
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}/api/models/${encodeURIComponent(this.modelId)}/live?dtype=float16`;
+    // answers=binary: the arrays come as bytes, read in place (no JSON strings of base64 to parse and decode)
+    const url = `${scheme}://${location.host}/api/models/${encodeURIComponent(this.modelId)}/live?dtype=float16&answers=binary`;
     this.socket = new WebSocket(url);
+    this.socket.binaryType = "arraybuffer";
     this.socket.onopen = () => {
       this.retry = 250;
       this.onStatus("live");
       if (this.pending) this.flush();
     };
-    this.socket.onmessage = (event) => this.onAnswer(JSON.parse(event.data));
+    this.socket.onmessage = (event) => this.onAnswer(typeof event.data === "string" ? JSON.parse(event.data) : readBinaryAnswer(event.data));
     this.socket.onclose = () => {
       if (this.closed) return;
       this.onStatus("offline");
@@ -193,13 +228,14 @@ export class LiveChannel {
     return this.socket && this.socket.readyState === WebSocket.OPEN;
   }
 
-  send(message) {
-    this.pending = message;
+  // message: the JSON fields; grey ({shape, bytes}, optional): pixels sent as a binary frame.
+  send(message, grey = null) {
+    this.pending = grey ? binaryFrame({ ...message, shape: grey.shape }, grey.bytes) : JSON.stringify(message);
     if (this.open) this.flush();
   }
 
   flush() {
-    this.socket.send(JSON.stringify(this.pending));
+    this.socket.send(this.pending);
     this.pending = null;
   }
 

@@ -83,19 +83,28 @@ export class DrawingPad {
     if (notify) this.onChange();
   }
 
-  // The drawing as rows of values in [0, 1], reduced to size x size with area averaging.
-  pixels(size) {
+  // The drawing reduced to size x size with area averaging, one byte per pixel (the live channel's
+  // binary frame sends these as they are).
+  grey(size) {
     const scratch = this.scratch || (this.scratch = document.createElement("canvas"));
-    scratch.width = scratch.height = size;
-    const context = scratch.getContext("2d", { willReadFrequently: true });
+    if (scratch.width !== size) scratch.width = scratch.height = size;
+    const context = this.scratchContext || (this.scratchContext = scratch.getContext("2d", { willReadFrequently: true }));
     context.imageSmoothingEnabled = true;
     context.imageSmoothingQuality = "high";
     context.drawImage(this.canvas, 0, 0, size, size);
     const data = context.getImageData(0, 0, size, size).data;
+    const bytes = new Uint8Array(size * size);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = data[i * 4];
+    return bytes;
+  }
+
+  // The same as rows of values in [0, 1] (3 decimals), for JSON requests.
+  pixels(size) {
+    const bytes = this.grey(size);
     const rows = [];
     for (let y = 0; y < size; y++) {
       const row = new Array(size);
-      for (let x = 0; x < size; x++) row[x] = Math.round((data[(y * size + x) * 4] / 255) * 1000) / 1000;
+      for (let x = 0; x < size; x++) row[x] = Math.round((bytes[y * size + x] / 255) * 1000) / 1000;
       rows.push(row);
     }
     return rows;

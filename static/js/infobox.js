@@ -18,6 +18,7 @@ export class UnitInfo {
     this.onSelect = onSelect; // (unit text) the page state follows the pinned unit
     this.actions = [];
     this.hint = box.innerHTML;
+    this.hinting = true; // the box shows the hint
   }
 
   setModel(detail) {
@@ -29,10 +30,15 @@ export class UnitInfo {
     this.selected = null;
     this.answer = null;
     this.box.innerHTML = this.hint;
+    this.hinting = true;
+    this.edgesOn = null; // unknown: the next show() clears them
   }
 
   setView(view) {
-    if (this.view && this.view !== view) this.view.showEdges(null, null, []);
+    if (this.view && this.view !== view) {
+      this.view.showEdges(null, null, []);
+      this.edgesOn = null;
+    }
     this.view = view;
     this.show();
   }
@@ -96,8 +102,12 @@ export class UnitInfo {
     const target = this.hovered || this.selected;
     if (!this.view) return;
     if (!target) {
-      this.view.showEdges(null, null, []);
-      if (!this.selected) this.box.innerHTML = this.hint;
+      // Nothing hovered while the pen moves: touch neither the overlay nor the box, so an answer
+      // does not force a layout (reading the overlay's size) or reparse the hint on every frame.
+      if (this.edgesOn !== false) this.view.showEdges(null, null, []);
+      this.edgesOn = false;
+      if (!this.hinting) this.box.innerHTML = this.hint;
+      this.hinting = true;
       return;
     }
     if (!this.answer) return;
@@ -107,7 +117,9 @@ export class UnitInfo {
       const connections = target.layer.name === "input" ? null : incoming(this.inspector, target, values, weights);
       const regions = target.layer.name === "input" ? [] : this.inspector.regions(target);
       this.view.showEdges(target, connections, regions);
+      this.edgesOn = true;
       this.box.innerHTML = this.describe(target, values, weights);
+      this.hinting = false;
       this.box.dataset.unit = formatUnit(this.plain(target));
       this.addButtons(target);
     };

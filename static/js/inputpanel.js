@@ -7,13 +7,15 @@ import { DrawingPad } from "./draw.js";
 import { SAMPLES } from "./samples.js";
 
 const $ = (selector) => document.querySelector(selector);
+const PAD_SIDE = 56; // the pad is sent at this size: the digit preprocessing crops and scales it to 28x28
 
 export class InputPanel {
   constructor({ onDrawing, onFile, onError }) {
-    this.onDrawing = onDrawing; // the pad changed: pixels() gives its rows of values in [0, 1]
+    this.onDrawing = onDrawing; // the pad changed: {rows(), grey()} read it as JSON rows or bytes
     this.onFile = onFile; // a file (upload, drop, paste, camera, image sample)
     this.onError = onError;
-    this.pad = new DrawingPad($("#pad"), { onChange: () => this.onDrawing(() => this.pad.pixels(56)) });
+    this.pad = new DrawingPad($("#pad"), { onChange: () => this.onDrawing(this.drawing) });
+    this.drawing = { rows: () => this.pad.pixels(PAD_SIDE), grey: () => ({ shape: [PAD_SIDE, PAD_SIDE], bytes: this.pad.grey(PAD_SIDE) }) };
     $("#clear").addEventListener("click", () => this.pad.clear());
     $("#eraser").addEventListener("change", (event) => (this.pad.erasing = event.target.checked));
     $("#brush").addEventListener("input", (event) => (this.pad.brush = Number(event.target.value)));

@@ -15,10 +15,13 @@ export class PredictionView {
     const input = answer.input;
     const canvas = this.seen;
     const [height, width, channels] = input.shape;
-    canvas.width = width;
-    canvas.height = height;
+    if (canvas.width !== width || canvas.height !== height) {
+      canvas.width = width; // resizing clears and re-lays out the canvas: only when the size changes
+      canvas.height = height;
+    }
     const context = canvas.getContext("2d");
-    const image = context.createImageData(width, height);
+    if (!this.image || this.image.width !== width || this.image.height !== height) this.image = context.createImageData(width, height);
+    const image = this.image;
     const [lo, hi] = this.range;
     for (let i = 0; i < width * height; i++) {
       for (let c = 0; c < 3; c++) image.data[i * 4 + c] = ((input.values[i * channels + (channels === 3 ? c : 0)] - lo) / (hi - lo)) * 255;

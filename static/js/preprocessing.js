@@ -9,11 +9,13 @@ const PATH_NAMES = {
 };
 
 export function renderSteps(container, preprocessing) {
-  container.replaceChildren();
   if (!preprocessing || !preprocessing.steps) {
-    container.hidden = true;
+    // a drawing's answers have no steps: leave an already empty list alone (no DOM change per frame)
+    if (container.firstChild) container.replaceChildren();
+    if (!container.hidden) container.hidden = true;
     return;
   }
+  container.replaceChildren();
   container.hidden = false;
   const summary = document.createElement("p");
   summary.className = "muted";
