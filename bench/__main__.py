@@ -38,6 +38,18 @@ def timed(call: Callable[[], object], repeats: int, warmup: int = 3) -> list[flo
     return samples
 
 
+def interleaved(cases: dict[str, Callable[[], object]], repeats: int, rounds: int = 5) -> dict[str, list[float]]:
+    """`timed` for several cases taking turns, `rounds` blocks each: a slow spell of the machine (a
+    shared VM's speed varies by a third from minute to minute here) then falls on every case
+    alike, not on whichever ran during it, and the ratios between them stay fair."""
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for round_index in range(rounds):
+        share = repeats // rounds + (1 if round_index < repeats % rounds else 0)
+        for name, call in cases.items():
+            samples[name] += timed(call, share)
+    return samples
+
+
 def p(samples: list[float], q: float) -> float:
     return float(np.percentile(samples, q))
 
@@ -144,13 +156,6 @@ def bench_gradcam(url: str, model_id: str, repeats: int, report: Report) -> None
     digits = sample_digits(16)
     bodies = [json.dumps({"pixels": d.tolist()}) for d in digits]
     gradcam_url = f"{url}/api/models/{model_id}/gradcam"
-    with httpx.Client(timeout=60) as client:
-        report.add("gradcam HTTP (default layer, top class)", timed(post_timer(client, gradcam_url, bodies), repeats))
-        report.add("gradcam HTTP, fields=heatmap", timed(post_timer(client, f"{gradcam_url}?fields=heatmap", bodies), repeats))
-        report.add("gradcam++ HTTP", timed(post_timer(client, f"{gradcam_url}?method=gradcam%2B%2B", bodies), repeats))
-    report.add("gradcam HTTP, http.client (default)", timed(stdlib_post_timer(gradcam_url, bodies), repeats))
-    report.add("gradcam HTTP, http.client, fields=heatmap", timed(stdlib_post_timer(f"{gradcam_url}?fields=heatmap", bodies), repeats))
-
     graph = load_graph(model_id)
     all_layers, layer = graph.traced.all_outputs, graph.layers.default_gradcam_layer
     conv_output = graph.traced.output_tensor(layer)
@@ -171,9 +176,19 @@ def bench_gradcam(url: str, model_id: str, repeats: int, report: Report) -> None
 
     from app.viz import gradcam
 
-    report.add("baseline: keras.io Grad-CAM (in-process)", timed(keras_io_gradcam, repeats))
     image = digits[0][..., None]
-    report.add("gradcam method (in-process, compiled)", timed(lambda: gradcam.attribute(graph, image, None, gradcam.Options(layer=layer)), repeats))
+    with httpx.Client(timeout=60) as client:
+        cases = {
+            "gradcam HTTP (default layer, top class)": post_timer(client, gradcam_url, bodies),
+            "gradcam HTTP, fields=heatmap": post_timer(client, f"{gradcam_url}?fields=heatmap", bodies),
+            "gradcam++ HTTP": post_timer(client, f"{gradcam_url}?method=gradcam%2B%2B", bodies),
+            "gradcam HTTP, http.client (default)": stdlib_post_timer(gradcam_url, bodies),
+            "gradcam HTTP, http.client, fields=heatmap": stdlib_post_timer(f"{gradcam_url}?fields=heatmap", bodies),
+            "baseline: keras.io Grad-CAM (in-process)": keras_io_gradcam,
+            "gradcam method (in-process, compiled)": lambda: gradcam.attribute(graph, image, None, gradcam.Options(layer=layer)),
+        }
+        for name, samples in interleaved(cases, repeats).items():
+            report.add(name, samples)
     report.ratio("gradcam HTTP (default layer, top class)", "baseline: keras.io Grad-CAM (in-process)", "[target <= 0.2]")
     report.ratio("gradcam HTTP, fields=heatmap", "baseline: keras.io Grad-CAM (in-process)", "[target <= 0.2]")
     report.ratio("gradcam HTTP, http.client (default)", "baseline: keras.io Grad-CAM (in-process)", "[target <= 0.2]")

@@ -74,8 +74,12 @@ def _chosen_classes(probabilities, class_id):
 
 def _compiled(graph: ModelGraph, key: FunctionKey, build: Callable[[bool], Callable]) -> Callable:
     """`build(jit_compile)`'s concrete function, through XLA where it compiles, made once per key."""
-    probe = (tf.zeros((1, *graph.input_shape), tf.float32), tf.constant(TOP, tf.int32))
-    return graph.functions.get(key, lambda: xla.concrete_function(build, probe, len(graph.layers.names)))
+
+    def make() -> Callable:
+        probe = (tf.zeros((1, *graph.input_shape), tf.float32), tf.constant(TOP, tf.int32))
+        return xla.concrete_function(build, probe, len(graph.layers.names))
+
+    return graph.functions.get(key, make)
 
 
 def _call(function: Callable, images: np.ndarray, class_index: int | None, graph: ModelGraph):
