@@ -5,7 +5,6 @@ the camera, and VGG16's overview within its byte budget."""
 from __future__ import annotations
 
 import io
-import json
 from urllib.parse import unquote
 
 import numpy as np
@@ -186,14 +185,16 @@ def test_vgg16_overview_draws_every_layer_within_the_byte_budget(browser, vgg16_
     page.locator("#overview [data-layer=block1_conv1] .layer-open").click()
     page.wait_for_function("() => document.querySelector('[data-testid=layer-maps]').dataset.maps === '64'", timeout=30_000)
     assert page.evaluate("() => document.querySelector('[data-testid=layer-maps]').width") == 8 * 225 - 1
-    # VGG16's filter patterns at 224x224 take minutes on 2 cores (tests/test_filters.py checks
-    # the endpoint): here the page gets a stand-in answer, to check that it shows it
-    pattern = {"layer": "block1_conv1", "filter": 0, "activation": 1.5, "png": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg=="}
-    page.route("**/filters/0*", lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(pattern)))
-    page.locator("[data-testid=layer-maps]").click(position={"x": 5, "y": 5})
-    page.wait_for_selector("#map-dialog[open]")
+    # the real gradient ascent: block1_conv1's pattern needs only the model up to that layer (~6 s here)
+    with page.expect_response(lambda response: "/filters/0" in response.url, timeout=120_000) as pattern_answer:
+        page.locator("[data-testid=layer-maps]").click(position={"x": 5, "y": 5})
+        page.wait_for_selector("#map-dialog[open]")
+    pattern = pattern_answer.value.json()
+    assert pattern["layer"] == "block1_conv1" and pattern["filter"] == 0 and pattern["png"].startswith("data:image/png")
     assert "block1_conv1, channel 0" in page.inner_text("#map-title")
     assert "224×224" in page.inner_text("#map-range")
     page.wait_for_selector("[data-testid=filter-pattern]")
+    assert page.get_attribute("[data-testid=filter-pattern]", "src") == pattern["png"]  # the server's own picture
+    assert f"{pattern['activation']:.2f}" in page.inner_text("#map-dialog")
     context.close()
     assert not errors, errors
