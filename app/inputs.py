@@ -25,7 +25,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect, Request
 
 from app.config import Settings
-from app.executors import LIGHT_PIXELS, NeedsDecodePool
+from app.executors import LIGHT_BODY_BYTES, LIGHT_PIXELS, NeedsDecodePool
 from app.errors import InvalidOption, PayloadTooLarge, UnsupportedImage, VisualizerError
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
@@ -52,6 +52,11 @@ class Body:
 
     data: bytes
     is_json: bool  # JSON text with `image` or `pixels`; otherwise an image file
+
+    @property
+    def heavy(self) -> bool:
+        """Parsed on the decode pool: an image file, or JSON big enough to hold one (base64)."""
+        return not self.is_json or len(self.data) > LIGHT_BODY_BYTES
 
 
 # ------------------------------------------------------------------------------------ files

@@ -223,3 +223,21 @@ def test_bad_bodies_on_explanations(client, endpoint):
     for case, kwargs, status in bad_bodies():
         response = client.post(URL.format("mnist-convnet", endpoint), **kwargs)
         assert response.status_code == status, (case, response.text)
+
+
+def test_the_array_and_preprocess_options_still_reach_every_explanation(client, mnist):
+    """`encoding`, `dtype` and `preprocess` are read with the method's options in one model
+    (app.api.query, deps.InputQuery): each must still take effect."""
+    x = (mnist[0][5] / 255.0).astype("float32")
+    plain = post(client, "mnist-convnet", "gradcam", x, fields="heatmap")
+    listed = post(client, "mnist-convnet", "gradcam", x, fields="heatmap", encoding="list", dtype="float16")
+    assert isinstance(listed["heatmap"]["data"], list) and listed["heatmap"]["dtype"] == "float16"
+    np.testing.assert_array_equal(arr(listed["heatmap"]), arr(plain["heatmap"]).astype(np.float16))
+    # pixels are used as sent by default; preprocess=digit centres an off-centre digit as /predict does
+    shifted = np.roll(x, (4, 4), axis=(0, 1))
+    as_sent = post(client, "mnist-convnet", "gradcam", shifted, fields="input")
+    centred = post(client, "mnist-convnet", "gradcam", shifted, fields="input", preprocess="digit")
+    predicted = client.post("/api/models/mnist-convnet/predict?preprocess=digit", json={"pixels": shifted.tolist()}).json()
+    np.testing.assert_array_equal(arr(as_sent["input"])[..., 0], shifted)
+    np.testing.assert_array_equal(arr(centred["input"]), arr(predicted["input"]))
+    assert not np.array_equal(arr(centred["input"])[..., 0], shifted)

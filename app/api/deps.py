@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
 from app.encoding import ArrayOptions, Encoding, TransferDtype
-from app.executors import LIGHT_BODY_BYTES, Executors, NeedsDecodePool
+from app.executors import Executors, NeedsDecodePool
 from app.inputs import ImageInput, decode_image, parse_body, read_body
 from app.jobs import JobLimiter
 from app.preprocess import Prepared, PreprocessMode, prepare_explained, resolve_mode, shrink_factor
@@ -197,8 +197,7 @@ async def run_on_body(request: Request, settings: Settings, executors: Executors
     """Read the body on the event loop; parse it and run `work(received, decode_pool)` off it, on the
     decode pool for image files and large bodies."""
     body = await read_body(request, settings)
-    heavy = not body.is_json or len(body.data) > LIGHT_BODY_BYTES
-    return await executors.run(heavy, lambda decode_pool: work(parse_body(body, settings), decode_pool))
+    return await executors.run(body.heavy, lambda decode_pool: work(parse_body(body, settings), decode_pool))
 
 
 async def run_with_input(
@@ -212,7 +211,7 @@ async def run_with_input(
     def prepare(decode_pool: bool) -> np.ndarray:
         return prepared_input_for(served, parse_body(body, settings), mode, settings, decode_pool).array
 
-    if body.is_json and len(body.data) <= LIGHT_BODY_BYTES:
+    if not body.heavy:
         try:
             return await run_in_threadpool(lambda: work(prepare(False)))
         except NeedsDecodePool:  # JSON with a big image file in it

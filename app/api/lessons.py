@@ -25,7 +25,6 @@ from app.api.deps import (
     model_input_for,
 )
 from app.errors import InvalidOption
-from app.executors import LIGHT_BODY_BYTES
 from app.inputs import ImageInput, image_from_payload, parse_json, read_body
 from app.lessons import transforms
 from app.lessons.schemas import (
@@ -97,8 +96,7 @@ async def get_kernel_request(
             received = ImageInput(file=body.data)
         return model_input_for(served, received, preprocess, settings, decode_pool), extra
 
-    heavy = not body.is_json or len(body.data) > LIGHT_BODY_BYTES
-    model_input, extra = await executors.run(heavy, prepare)
+    model_input, extra = await executors.run(body.heavy, prepare)
     if extra.get("kernel") is not None:
         given["preset"] = None
     try:
