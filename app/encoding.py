@@ -24,6 +24,10 @@ class TransferDtype(str, Enum):
     uint8 = "uint8"
 
 
+# How each transfer dtype is laid out in bytes (little-endian), for writing and reading.
+WIRE_DTYPES = {TransferDtype.float32.value: "<f4", TransferDtype.float16.value: "<f2", TransferDtype.uint8.value: "u1"}
+
+
 def array_payload(values: np.ndarray, dtype: TransferDtype) -> tuple[dict, np.ndarray]:
     """The array object without its data, and the data in the transfer dtype (little-endian)."""
     values = np.asarray(values, dtype=np.float32)
@@ -35,7 +39,7 @@ def array_payload(values: np.ndarray, dtype: TransferDtype) -> tuple[dict, np.nd
         payload = np.rint((values - low) / scale).clip(0, 255).astype(np.uint8)
         result.update(scale=scale, offset=low)
     else:
-        payload = values.astype("<f2" if dtype is TransferDtype.float16 else "<f4")
+        payload = values.astype(WIRE_DTYPES[dtype.value])
     return result, payload
 
 
@@ -66,7 +70,7 @@ class ArrayOptions:
 
 def decode_array(obj: dict) -> np.ndarray:
     """Inverse of `encode_array`, for clients and tests."""
-    dtype = {"float32": "<f4", "float16": "<f2", "uint8": "u1"}[obj["dtype"]]
+    dtype = WIRE_DTYPES[obj["dtype"]]
     if isinstance(obj["data"], str):
         values = np.frombuffer(base64.b64decode(obj["data"]), dtype=dtype).reshape(obj["shape"])
     else:

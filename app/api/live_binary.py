@@ -23,7 +23,7 @@ import json
 
 import numpy as np
 
-from app.encoding import TransferDtype, array_payload
+from app.encoding import WIRE_DTYPES, TransferDtype, array_payload
 from app.errors import InvalidOption
 
 FORMAT = "a binary frame is: uint32 little-endian N, N bytes of JSON (the message with a 'shape'), then H x W x C pixel bytes (see docs/api.md)"
@@ -94,13 +94,13 @@ def read_binary_answer(data: bytes) -> dict:
     size = int.from_bytes(data[:4], "little")
     answer = json.loads(data[4 : 4 + size])
     base = 4 + size
-    dtypes = {"float32": "<f4", "float16": "<f2", "uint8": "u1"}
 
     def read(node):
         if isinstance(node, dict):
             if "bytes" in node and "shape" in node:
                 start, length = node.pop("bytes")
-                node["data"] = np.frombuffer(data, dtypes[node["dtype"]], length // np.dtype(dtypes[node["dtype"]]).itemsize, base + start).reshape(node["shape"])
+                dtype = np.dtype(WIRE_DTYPES[node["dtype"]])
+                node["data"] = np.frombuffer(data, dtype, length // dtype.itemsize, base + start).reshape(node["shape"])
             for value in node.values():
                 read(value)
         elif isinstance(node, list):
