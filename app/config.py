@@ -31,6 +31,10 @@ class Settings:
     max_long_jobs: int = field(default_factory=lambda: int(_env("MAX_LONG_JOBS", "2")))
     # Uploads decoded and preprocessed at once per process; more wait their turn (this bounds memory).
     max_decodes: int = field(default_factory=lambda: int(_env("MAX_DECODES", "2")))
+    # A one-pass explanation of a drawing (Grad-CAM, saliency) whose last run took at most this many
+    # ms runs on the event loop itself when no other is being worked on: the thread hop costs a
+    # lone user about half a millisecond an answer. 0 keeps it on the threads always.
+    inline_budget_ms: float = field(default_factory=lambda: float(_env("INLINE_BUDGET_MS", "3")))
     # The live channel's micro-batching: frames of one model arriving within this many ms go
     # through one forward pass together (at most `live_batch_max`); 0 turns batching off.
     live_batch_wait_ms: float = field(default_factory=lambda: float(_env("LIVE_BATCH_WAIT_MS", "4")))

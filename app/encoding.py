@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import struct
 import zlib
@@ -91,25 +92,71 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
 
+# Up to this many bytes of distinct rows (a 28 px input enlarged 8 times has 18.8 KB), they are
+# stored, not deflated: deflating them and the repeated rows was most of a small model's answer.
+STORED_ROWS_LIMIT = 64 * 1024
+_ADLER_BASE = 65521
+
+
+@functools.lru_cache(maxsize=32)
+def _repeated_rows_block(line: int, count: int) -> bytes:
+    """Deflate blocks, byte-aligned and self-contained, of `count` PNG rows of `line` bytes
+    filtered with Up from an identical row: filter byte 2 and zeros. The same for every picture
+    of that size, so deflated once."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
+    return compressor.compress((b"\x02" + bytes(line - 1)) * count) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+
+def _enlarged_adler32(rows: np.ndarray, factor: int) -> int:
+    """Adler-32 (RFC 1950) of the rows `_stored_enlarged_stream` writes, from its definition,
+    without writing them: A = 1 + the sum of the bytes, B = the sum of the running A's, in which
+    the byte at position i (of n) counts n - i times. Only each block's first row and the
+    repeated rows' filter bytes (2) are not zero."""
+    height, line = rows.shape
+    total = height * factor * line
+    starts = np.arange(height, dtype=np.int64) * (factor * line)
+    sums = rows.sum(axis=1, dtype=np.int64)
+    moments = (rows @ np.arange(line, dtype=np.float64)).astype(np.int64)  # sum of j * byte j: exact in float64
+    filter_bytes = (starts[:, None] + np.arange(1, factor, dtype=np.int64) * line).ravel()
+    a = 1 + int(sums.sum()) + 2 * filter_bytes.size
+    b = total + int(((total - starts) * sums - moments).sum()) + 2 * int((total - filter_bytes).sum())
+    return (b % _ADLER_BASE) << 16 | (a % _ADLER_BASE)
+
+
+def _stored_enlarged_stream(rows: np.ndarray, factor: int) -> bytes:
+    """The zlib stream of the PNG rows: each distinct row (filter byte first) in a stored block,
+    then the deflated block of its `factor - 1` repeats."""
+    height, line = rows.shape
+    repeats = _repeated_rows_block(line, factor - 1)
+    stream = np.empty((height, 5 + line + len(repeats)), np.uint8)
+    stream[:, :5] = np.frombuffer(b"\x00" + struct.pack("<HH", line, line ^ 0xFFFF), np.uint8)  # not final, stored
+    stream[:, 5 : 5 + line] = rows
+    stream[:, 5 + line :] = np.frombuffer(repeats, np.uint8)
+    final = b"\x01\x00\x00\xff\xff"  # an empty final stored block
+    return b"\x78\x01" + stream.tobytes() + final + struct.pack(">I", _enlarged_adler32(rows, factor))
+
+
 def enlarged_png_data_url(pixels: np.ndarray, factor: int) -> str:
     """A PNG of uint8 RGB `pixels` [h, w, 3] enlarged `factor` times pixel for pixel, written directly.
 
-    Each block's first row is stored unfiltered and the other `factor - 1` with PNG's Up filter,
-    which makes them all zeros: deflate has almost nothing to do, and a 224 px overlay costs about
-    a quarter of what Pillow's encoder (which tries every filter on every row) spends on it.
+    Each block's first row is unfiltered and the other `factor - 1` use PNG's Up filter, which
+    makes them all zeros. For a small input (the course's 28 px digits) the distinct rows are
+    stored and the repeats' deflated blocks reused, so nothing is deflated per picture: 0.06 ms
+    instead of 0.35 ms for a 224 px overlay, for a PNG of 21 KB instead of 4.5 KB. Bigger pictures
+    are deflated whole (at level 1), where bytes matter more than the time.
     """
     height, width = pixels.shape[0] * factor, pixels.shape[1] * factor
-    rows = np.zeros((height, 1 + width * 3), np.uint8)
-    rows[:, 0] = 2  # Up: the row minus the row above
-    rows[::factor, 0] = 0  # None
-    rows[::factor, 1:] = pixels.repeat(factor, axis=1).reshape(pixels.shape[0], width * 3)
+    rows = np.zeros((pixels.shape[0], 1 + width * 3), np.uint8)  # filter byte 0: None
+    rows[:, 1:] = pixels.repeat(factor, axis=1).reshape(pixels.shape[0], width * 3)
+    if factor > 1 and rows.size <= STORED_ROWS_LIMIT:
+        data = _stored_enlarged_stream(rows, factor)
+    else:
+        lines = np.zeros((height, rows.shape[1]), np.uint8)
+        lines[:, 0] = 2  # Up: the row minus the row above
+        lines[::factor] = rows
+        data = zlib.compress(lines.tobytes(), 1)
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
-    png = (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
-        + _png_chunk(b"IEND", b"")
-    )
+    png = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", data) + _png_chunk(b"IEND", b"")
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 

@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         app.state.registry = registry if registry is not None else ModelRegistry.from_settings(settings)
         log.info("serving %d model(s) from %s", len(app.state.registry), settings.models_dir)
         long_jobs = app.state.long_jobs = JobLimiter(settings.max_long_jobs)
-        executors = app.state.executors = Executors(settings.max_decodes)
+        executors = app.state.executors = Executors(settings.max_decodes, settings.inline_budget_ms / 1000)
         app.state.live_batcher = live.batcher_for(settings)
         shutdown = GracefulShutdown(
             settings.shutdown_grace_seconds,

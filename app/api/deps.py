@@ -6,7 +6,7 @@ each such hop cost about a millisecond per request next to TensorFlow's threads.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -201,11 +201,18 @@ async def run_on_body(request: Request, settings: Settings, executors: Executors
 
 
 async def run_with_input(
-    request: Request, served: ServedModel, settings: Settings, executors: Executors, mode: PreprocessMode, work: Callable[[np.ndarray], Any]
+    request: Request,
+    served: ServedModel,
+    settings: Settings,
+    executors: Executors,
+    mode: PreprocessMode,
+    work: Callable[[np.ndarray], Any],
+    key: Hashable,
 ) -> Any:
-    """`work(model_input)` off the event loop. A light body (a drawing's pixels) is parsed, prepared
-    and worked on in one thread hop, the drawing path's fastest; an image file is decoded on the
-    decode pool first."""
+    """`work(model_input)` for a one-pass answer. A light body (a drawing's pixels) is parsed,
+    prepared and worked on in one go, the drawing path's fastest, through `Executors.quick` (on
+    the event loop when it is quick and alone, else one thread hop; `key` names the kind of work
+    whose run time decides that); an image file is decoded on the decode pool first."""
     body = await read_body(request, settings)
 
     def prepare(decode_pool: bool) -> np.ndarray:
@@ -213,7 +220,7 @@ async def run_with_input(
 
     if not body.heavy:
         try:
-            return await run_in_threadpool(lambda: work(prepare(False)))
+            return await executors.quick(key, lambda: work(prepare(False)))
         except NeedsDecodePool:  # JSON with a big image file in it
             pass
     model_input = await executors.run(True, prepare)

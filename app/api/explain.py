@@ -100,7 +100,10 @@ def add_endpoint(endpoint: str, methods: list[Method]) -> None:
         # a method of one backward pass is, like the drawing path, never refused; its faithfulness curves are many passes
         long_job = method.long_job or values.get("faithfulness", False)
         if not (long_job or stream):
-            return await run_with_input(request, served, settings, executors, inputs.preprocess, lambda model_input: job(model_input, None))
+            # what the answer's time depends on: the model, the method and its options (not the class)
+            key = (served.id, id(served.graph), method.name, repr(sorted((k, v) for k, v in values.items() if k != "class_index")))
+            work = lambda model_input: job(model_input, None)  # noqa: E731
+            return await run_with_input(request, served, settings, executors, inputs.preprocess, work, key)
         model_input = await get_model_input(request, served, settings, executors, inputs.preprocess)
         return await respond(stream, functools.partial(job, model_input), RESPONSES[endpoint], long_jobs if long_job else None)
 
