@@ -98,42 +98,58 @@ STORED_ROWS_LIMIT = 64 * 1024
 _ADLER_BASE = 65521
 
 
-@functools.lru_cache(maxsize=32)
-def _repeated_rows_block(line: int, count: int) -> bytes:
-    """Deflate blocks, byte-aligned and self-contained, of `count` PNG rows of `line` bytes
-    filtered with Up from an identical row: filter byte 2 and zeros. The same for every picture
-    of that size, so deflated once."""
+@dataclass(frozen=True)
+class _StoredLayout:
+    """What every enlarged picture of one size shares on the stored path: its zlib stream with the
+    pixels left blank, and the Adler-32 terms of all but the pixels."""
+
+    stream: np.ndarray  # [h, 5 + line + len(repeats)]: stored-block header, row, deflated repeats
+    source: np.ndarray  # [h, w * factor * 3]: which source pixel byte each row byte is (a take beats broadcasting 3-byte pixels)
+    weights: np.ndarray  # [h * w * 3]: how many of Adler-32's running sums each source pixel byte is in
+    a: int  # Adler-32's A and B without the pixels
+    b: int
+
+
+@functools.lru_cache(maxsize=16)
+def _stored_layout(height: int, width: int, factor: int) -> _StoredLayout:
+    """Each distinct row (filter byte 0, then the pixels each `factor` times) in a stored block,
+    then its `factor - 1` repeats (filter Up: byte 2 and zeros) deflated once for all pictures:
+    byte-aligned and self-contained blocks, so the same bytes follow every row.
+
+    Adler-32 (RFC 1950) from its definition: A = 1 + the sum of the bytes, B = the sum of the
+    running A's, in which the byte at position i of n counts n - i times. The filter bytes 2 are
+    the same in every picture; a source pixel byte at row k, column x, channel c stands at
+    positions start_k + 1 + 3 (x factor + r) + c for r < factor."""
+    line = 1 + width * factor * 3
     compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
-    return compressor.compress((b"\x02" + bytes(line - 1)) * count) + compressor.flush(zlib.Z_FULL_FLUSH)
-
-
-def _enlarged_adler32(rows: np.ndarray, factor: int) -> int:
-    """Adler-32 (RFC 1950) of the rows `_stored_enlarged_stream` writes, from its definition,
-    without writing them: A = 1 + the sum of the bytes, B = the sum of the running A's, in which
-    the byte at position i (of n) counts n - i times. Only each block's first row and the
-    repeated rows' filter bytes (2) are not zero."""
-    height, line = rows.shape
-    total = height * factor * line
-    starts = np.arange(height, dtype=np.int64) * (factor * line)
-    sums = rows.sum(axis=1, dtype=np.int64)
-    moments = (rows @ np.arange(line, dtype=np.float64)).astype(np.int64)  # sum of j * byte j: exact in float64
-    filter_bytes = (starts[:, None] + np.arange(1, factor, dtype=np.int64) * line).ravel()
-    a = 1 + int(sums.sum()) + 2 * filter_bytes.size
-    b = total + int(((total - starts) * sums - moments).sum()) + 2 * int((total - filter_bytes).sum())
-    return (b % _ADLER_BASE) << 16 | (a % _ADLER_BASE)
-
-
-def _stored_enlarged_stream(rows: np.ndarray, factor: int) -> bytes:
-    """The zlib stream of the PNG rows: each distinct row (filter byte first) in a stored block,
-    then the deflated block of its `factor - 1` repeats."""
-    height, line = rows.shape
-    repeats = _repeated_rows_block(line, factor - 1)
-    stream = np.empty((height, 5 + line + len(repeats)), np.uint8)
+    repeats = compressor.compress((b"\x02" + bytes(line - 1)) * (factor - 1)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    stream = np.zeros((height, 5 + line + len(repeats)), np.uint8)
     stream[:, :5] = np.frombuffer(b"\x00" + struct.pack("<HH", line, line ^ 0xFFFF), np.uint8)  # not final, stored
-    stream[:, 5 : 5 + line] = rows
     stream[:, 5 + line :] = np.frombuffer(repeats, np.uint8)
+    total = height * factor * line
+    starts = np.arange(height, dtype=np.int64)[:, None, None] * (factor * line)
+    x = np.arange(width, dtype=np.int64)[None, :, None]
+    c = np.arange(3, dtype=np.int64)[None, None, :]
+    weights = factor * (total - starts - 1 - c - 3 * factor * x) - 3 * factor * (factor - 1) // 2
+    filter_bytes = (starts.ravel()[:, None] + np.arange(1, factor, dtype=np.int64) * line).ravel()
+    a = 1 + 2 * filter_bytes.size
+    b = total + 2 * int((total - filter_bytes).sum())
+    stream.flags.writeable = False
+    source = (3 * (width * starts // (factor * line) + x)[:, :, None, :] + c[:, :, None, :]).repeat(factor, axis=2)
+    return _StoredLayout(stream, source.reshape(height, -1).astype(np.intp), weights.ravel().astype(np.float64), a, b)
+
+
+def _stored_enlarged_stream(pixels: np.ndarray, factor: int) -> bytes:
+    """The zlib stream of `pixels` [h, w, 3] enlarged: nothing deflated per picture."""
+    height, width = pixels.shape[:2]
+    layout = _stored_layout(height, width, factor)
+    stream = layout.stream.copy()
+    flat = pixels.reshape(-1)
+    stream[:, 6 : 6 + width * factor * 3] = np.take(flat, layout.source)
+    a = layout.a + factor * int(flat.sum(dtype=np.int64))
+    b = layout.b + int(layout.weights @ flat)  # exact: the terms stay far below 2**53
     final = b"\x01\x00\x00\xff\xff"  # an empty final stored block
-    return b"\x78\x01" + stream.tobytes() + final + struct.pack(">I", _enlarged_adler32(rows, factor))
+    return b"\x78\x01" + stream.tobytes() + final + struct.pack(">I", (b % _ADLER_BASE) << 16 | (a % _ADLER_BASE))
 
 
 def enlarged_png_data_url(pixels: np.ndarray, factor: int) -> str:
@@ -146,14 +162,14 @@ def enlarged_png_data_url(pixels: np.ndarray, factor: int) -> str:
     are deflated whole (at level 1), where bytes matter more than the time.
     """
     height, width = pixels.shape[0] * factor, pixels.shape[1] * factor
-    rows = np.zeros((pixels.shape[0], 1 + width * 3), np.uint8)  # filter byte 0: None
-    rows[:, 1:] = pixels.repeat(factor, axis=1).reshape(pixels.shape[0], width * 3)
-    if factor > 1 and rows.size <= STORED_ROWS_LIMIT:
-        data = _stored_enlarged_stream(rows, factor)
+    line = 1 + width * 3
+    if factor > 1 and pixels.shape[0] * line <= STORED_ROWS_LIMIT:
+        data = _stored_enlarged_stream(np.ascontiguousarray(pixels, dtype=np.uint8), factor)
     else:
-        lines = np.zeros((height, rows.shape[1]), np.uint8)
+        lines = np.zeros((height, line), np.uint8)
         lines[:, 0] = 2  # Up: the row minus the row above
-        lines[::factor] = rows
+        lines[::factor, 0] = 0  # None
+        lines[::factor, 1:] = pixels.repeat(factor, axis=1).reshape(pixels.shape[0], width * 3)
         data = zlib.compress(lines.tobytes(), 1)
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
     png = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", data) + _png_chunk(b"IEND", b"")

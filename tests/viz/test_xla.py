@@ -53,3 +53,17 @@ def test_the_seed_models_gradients_run_through_xla_and_equal_the_plain_graph(con
     np.testing.assert_allclose(compiled.feature_map, feature_map.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(compiled.gradient, expected, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(compiled.score, score.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_the_flat_call_answers_as_the_public_call_with_captured_variables():
+    weights = tf.Variable([2.0, 3.0])
+    function = tf.function(lambda x: (x * weights, tf.reduce_sum(x)), input_signature=[tf.TensorSpec((2,), tf.float32)])
+    concrete = function.get_concrete_function()
+    call = xla.flat_call(concrete)
+    x = tf.constant([1.0, -1.0])
+    for values in ([2.0, 3.0], [4.0, 5.0]):  # the captured variable's current value, not a copy
+        weights.assign(values)
+        product, total = call(x)
+        np.testing.assert_array_equal(product.numpy(), concrete(x)[0].numpy())
+        np.testing.assert_array_equal(product.numpy(), [values[0], -values[1]])
+        assert float(total) == 0.0
