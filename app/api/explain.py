@@ -15,7 +15,8 @@ No `from __future__ import annotations` here: the endpoints' signatures are buil
 import functools
 from enum import Enum
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, create_model
 from pydantic.fields import FieldInfo
 
@@ -35,6 +36,13 @@ RESPONSES: dict[str, type[BaseModel]] = {
     "occlusion": OcclusionResponse,
     "saliency": SaliencyResponse,
 }
+
+
+def json_response(schema: type[BaseModel], answer: dict) -> Response:
+    """What FastAPI answers for `response_model=schema, response_model_exclude_none=True` (the same
+    validation, the same JSON), written by orjson: 30 instead of 90 us for a Grad-CAM answer."""
+    content = schema.model_validate(answer).model_dump(mode="json", exclude_none=True)
+    return Response(orjson.dumps(content), media_type="application/json")
 
 
 def query_model(endpoint: str, methods: list[Method]) -> type[BaseModel]:
@@ -93,7 +101,8 @@ def add_endpoint(endpoint: str, methods: list[Method]) -> None:
             # what the answer's time depends on: the model, the method and its options (not the class)
             key = (served.id, id(served.graph), method.name, repr(sorted((k, v) for k, v in values.items() if k != "class_index")))
             work = lambda model_input: job(model_input, None)  # noqa: E731
-            return await run_with_input(request, served, settings, executors, inputs.preprocess, work, key)
+            answer = await run_with_input(request, served, settings, executors, inputs.preprocess, work, key)
+            return json_response(RESPONSES[endpoint], answer)
         model_input = await get_model_input(request, served, settings, executors, inputs.preprocess)
         return await respond(stream, functools.partial(job, model_input), RESPONSES[endpoint], long_jobs if long_job else None)
 

@@ -21,6 +21,7 @@ its weights' values, followed by a `tf.custom_gradient` ReLU.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -82,10 +83,16 @@ def _compiled(graph: ModelGraph, key: FunctionKey, build: Callable[[bool], Calla
     return graph.functions.get(key, make)
 
 
+@functools.lru_cache(maxsize=1024)
+def _class_tensor(index: int) -> tf.Tensor:
+    """The class index argument, made once per value (an eager constant is immutable)."""
+    return tf.constant(index, tf.int32)
+
+
 def _call(function: Callable, images: np.ndarray, class_index: int | None, graph: ModelGraph):
     check_class(graph, class_index)
     index = TOP if class_index is None else int(class_index)
-    return function(tf.convert_to_tensor(images, tf.float32), tf.constant(index, tf.int32))
+    return function(tf.convert_to_tensor(images, tf.float32), _class_tensor(index))
 
 
 @tf.custom_gradient
