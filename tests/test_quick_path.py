@@ -2,6 +2,7 @@
 the drawing path's threads; and the answers are the same either way."""
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 
@@ -11,7 +12,9 @@ from tests.conftest import MODELS_DIR, client_for
 
 
 def run(coroutine):
-    return asyncio.run(coroutine)
+    """On a thread of its own: in the whole suite, Playwright's sync API keeps a loop running on this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 def where(executors: Executors, key, seconds: float = 0.0):

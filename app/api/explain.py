@@ -6,8 +6,10 @@ methods with their bounds, the options every explanation takes (`fields`, `faith
 `faithfulness_steps`: `explanations.ResponseOptions`; `encoding`, `dtype`, `preprocess`:
 `deps.InputQuery`), and `stream` when any method is a long job. They are read as one model
 (`app.api.query`): Grad-CAM on a drawing is the drawing path, and FastAPI's field-by-field
-reading was a tenth of its answer. `GET /api/methods` lists the table for clients (the page
-builds its method list from it).
+reading was a tenth of its answer. A one-pass answer (no long job, no stream) is the drawing
+path: no FastAPI dependencies to solve, the work through `Executors.quick` (on the event loop when
+quick and alone), the JSON written by `json_response`. `GET /api/methods` lists the table for
+clients (the page builds its method list from it).
 
 No `from __future__ import annotations` here: the endpoints' signatures are built at run time.
 """
