@@ -47,4 +47,4 @@ def upsample_stack(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if height > size[0] or width > size[1]:
         return np.stack([upsample(v, size) for v in values]) if count else np.zeros((0, *size), np.float32)
     rows, cols = bilinear_matrix(height, size[0]), bilinear_matrix(width, size[1])
-    return np.einsum("yh,khw,xw->kyx", rows, values.astype(np.float64), cols).astype(np.float32)
+    return (rows @ values.astype(np.float64) @ cols.T).astype(np.float32)  # two batched products: einsum took 5x as long

@@ -77,13 +77,22 @@ def attribute(
     kept = strongest_channels(feature_map, options.max_channels)
     masks = channel_masks(feature_map[..., kept], model_input.shape[:2])
     low = graph.input_range[0]
+    # Every empty mask (an all-constant channel: a dead ReLU, 4 to 16 of conv3's 64 on test digits)
+    # gives the same input, the fill everywhere: scored once.
+    empty = ~masks.reshape(len(kept), -1).any(axis=1)
+    scored = np.flatnonzero(~empty)
+    if empty.any():
+        scored = np.append(scored, np.flatnonzero(empty)[0])
     scores = np.empty(len(kept), np.float64)
     size = batch_size(graph, BATCH, backward=False)
-    for start in range(0, len(kept), size):
-        chunk = masks[start : start + size, :, :, None]
-        scores[start : start + len(chunk)] = graph.probabilities(low + (model_input[None] - low) * chunk)[:, target.class_index]
+    for start in range(0, len(scored), size):
+        chunk = scored[start : start + size]
+        masked = low + (model_input[None] - low) * masks[chunk, :, :, None]
+        scores[chunk] = graph.probabilities(masked)[:, target.class_index]
         if progress:
-            progress(start + len(chunk), len(kept))
+            progress(start + len(chunk), len(scored))
+    if empty.any():
+        scores[empty] = scores[scored[-1]]
     if options.channel_softmax:
         scores = np.exp(scores - scores.max())
         scores /= scores.sum()
