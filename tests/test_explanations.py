@@ -245,13 +245,17 @@ def test_the_array_and_preprocess_options_still_reach_every_explanation(client, 
 
 @pytest.mark.parametrize("name", [name for name, method in METHODS.items() if not method.long_job])
 def test_a_quick_answer_is_the_json_its_response_model_writes(client, mnist, name):
-    """One-pass answers are written by orjson (explain.json_response); the streamed result goes
-    through the response model and the standard json module: the two must carry the same JSON."""
+    """One-pass answers are written by orjson (streaming.json_response). With faithfulness=true the
+    same method is a long job whose answer FastAPI itself writes through the route's response
+    model: apart from the curves, the two must carry the same JSON. The streamed result too."""
     method = METHODS[name]
     x = (mnist[0][8] / 255.0).tolist()
     url = URL.format("mnist-convnet", method.endpoint) + f"?method={name.replace('+', '%2B')}&class_index=2"
     plain = client.post(url, json={"pixels": x})
     assert plain.headers["content-type"] == "application/json"
+    by_fastapi = client.post(url + "&faithfulness=true&faithfulness_steps=2", json={"pixels": x}).json()
+    assert by_fastapi.pop("faithfulness")["steps"] == 2
+    assert by_fastapi == plain.json()
     with client.stream("POST", url + "&stream=true", json={"pixels": x}) as response:
         data = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
     assert json.loads(data[-1]) == plain.json()

@@ -17,14 +17,13 @@ No `from __future__ import annotations` here: the endpoints' signatures are buil
 import functools
 from enum import Enum
 
-import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, create_model
 from pydantic.fields import FieldInfo
 
 from app.api.deps import ERROR_RESPONSES, IMAGE_BODY, STREAM_RESPONSES, InputQuery, get_model_input, run_with_input
-from app.api.query import openapi_parameters, query_dependency
-from app.api.streaming import respond
+from app.api.query import openapi_parameters, query_reader
+from app.api.streaming import json_response, respond
 from app.registry import ServedModel
 from app.schemas import GradcamResponse, MethodInfo, MethodList, OcclusionResponse, SaliencyResponse
 from app.services import explanations
@@ -38,13 +37,6 @@ RESPONSES: dict[str, type[BaseModel]] = {
     "occlusion": OcclusionResponse,
     "saliency": SaliencyResponse,
 }
-
-
-def json_response(schema: type[BaseModel], answer: dict) -> Response:
-    """What FastAPI answers for `response_model=schema, response_model_exclude_none=True` (the same
-    validation, the same JSON), written by orjson: 30 instead of 90 us for a Grad-CAM answer."""
-    content = schema.model_validate(answer).model_dump(mode="json", exclude_none=True)
-    return Response(orjson.dumps(content), media_type="application/json")
 
 
 def query_model(endpoint: str, methods: list[Method]) -> type[BaseModel]:
@@ -82,7 +74,7 @@ def add_endpoint(endpoint: str, methods: list[Method]) -> None:
     by_name = {m.name: m for m in methods}
     streams = any(m.long_job for m in methods)
 
-    read_query = query_dependency(QueryModel)
+    read_query = query_reader(QueryModel)
 
     async def explain(request: Request, model_id: str):
         # No dependencies in the signature: each one FastAPI solves costs the drawing path's

@@ -15,7 +15,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from fastapi.responses import StreamingResponse
+import orjson
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.errors import Busy, VisualizerError
@@ -23,6 +24,18 @@ from app.jobs import RETRY_AFTER_SECONDS, SHUTTING_DOWN, JobLimiter
 from app.viz.base import Cancelled
 
 log = logging.getLogger("convnet_vis.jobs")
+
+
+def model_json(schema, answer: dict) -> dict:
+    """The answer as its response model writes it: validated, `None` left out (FastAPI's
+    `response_model_exclude_none=True`)."""
+    return schema.model_validate(answer).model_dump(mode="json", exclude_none=True)
+
+
+def json_response(schema, answer: dict) -> Response:
+    """`model_json` written by orjson: what FastAPI answers for that response model, in 30 instead
+    of 90 us for a Grad-CAM answer (the drawing path's explanations answer this way)."""
+    return Response(orjson.dumps(model_json(schema, answer)), media_type="application/json")
 
 
 def _sse(event: str, data: dict) -> str:
@@ -47,7 +60,7 @@ def stream_job(job: Callable[[Callable[[int, int], None]], dict], schema, limite
 
     def work() -> None:
         try:
-            outcome = ("result", schema.model_validate(job(progress)).model_dump(mode="json", exclude_none=True))
+            outcome = ("result", model_json(schema, job(progress)))
         except Cancelled:
             if cancelled.is_set():  # the client went away: nobody to tell
                 return
