@@ -63,7 +63,7 @@ class Executors:
         self._inline_budget = inline_budget
         self._last_seconds: dict[Hashable, float] = {}
         self._quick_running = 0
-        self.inline_runs = 0  # how many `quick` calls ran on the event loop (for tests and curious operators)
+        self.inline_runs = 0  # how many `quick` calls ran on the event loop (the tests read it)
         self._decode = ThreadPoolExecutor(max_decodes, thread_name_prefix="decode")
         self._once = ThreadPoolExecutor(ONCE_THREADS, thread_name_prefix="once")
         self._flights: dict[Hashable, asyncio.Future] = {}

@@ -62,7 +62,7 @@ def test_a_zero_budget_always_hops():
         executors.shutdown()
 
 
-def test_work_waits_for_no_one_but_is_not_inline_while_another_runs():
+def test_nothing_runs_on_the_loop_while_another_quick_job_runs():
     executors = Executors(1, inline_budget=0.05)
     try:
 

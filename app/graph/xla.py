@@ -25,15 +25,18 @@ def concrete_function(build: Callable[[bool], Callable], probe: Sequence, layers
     """`build(jit_compile)` -> a `tf.function` with an input signature; its concrete function,
     compiled by XLA for a model of `layers` <= MAX_LAYERS layers when running it on `probe` works,
     called with its tensors as they are (`flat_call`)."""
-    if layers > MAX_LAYERS:
-        return flat_call(build(False).get_concrete_function())
-    try:
-        function = flat_call(build(True).get_concrete_function())
-        function(*probe)
-        return function
-    except (tf.errors.OpError, ValueError, TypeError, NotImplementedError) as exc:
-        log.info("XLA does not compile this function (%s); using the plain graph", str(exc).splitlines()[0][:200])
-    return flat_call(build(False).get_concrete_function())
+    return flat_call(_xla_or_plain(build, probe, layers))
+
+
+def _xla_or_plain(build: Callable[[bool], Callable], probe: Sequence, layers: int):
+    if layers <= MAX_LAYERS:
+        try:
+            function = build(True).get_concrete_function()
+            function(*probe)
+            return function
+        except (tf.errors.OpError, ValueError, TypeError, NotImplementedError) as exc:
+            log.info("XLA does not compile this function (%s); using the plain graph", str(exc).splitlines()[0][:200])
+    return build(False).get_concrete_function()
 
 
 class flat_call:  # noqa: N801 (used like the function it wraps)

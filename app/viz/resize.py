@@ -16,14 +16,14 @@ from PIL import Image
 
 def upsample(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """[h, w] -> [H, W] by bilinear interpolation (pixel centres aligned, as Pillow does)."""
-    height, width = size
-    if values.shape == (height, width):
+    if values.shape == tuple(size):
         return values.astype(np.float32)
-    if values.shape[0] > height or values.shape[1] > width:
-        image = Image.fromarray(values.astype(np.float32), mode="F").resize((width, height), Image.Resampling.BILINEAR)
-        return np.asarray(image, dtype=np.float32)
-    rows, cols = bilinear_matrix(values.shape[0], height), bilinear_matrix(values.shape[1], width)
-    return (rows @ values.astype(np.float64) @ cols.T).astype(np.float32)
+    return upsample_stack(values[None], size)[0]
+
+
+def _pillow(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    image = Image.fromarray(values.astype(np.float32), mode="F").resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.float32)
 
 
 @functools.lru_cache(maxsize=64)
@@ -41,10 +41,10 @@ def bilinear_matrix(source: int, size: int) -> np.ndarray:
 
 
 def upsample_stack(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """[k, h, w] -> [k, H, W]: `upsample` of each map (equal to float32 precision), in one product
-    when enlarging; Pillow, which also smooths, when a side shrinks."""
+    """[k, h, w] -> [k, H, W]: every map enlarged by the same two matrix products (equal to Pillow's
+    resize to float32 precision); Pillow itself, which also smooths, when a side shrinks."""
     count, height, width = values.shape
     if height > size[0] or width > size[1]:
-        return np.stack([upsample(v, size) for v in values]) if count else np.zeros((0, *size), np.float32)
+        return np.stack([_pillow(v, size) for v in values]) if count else np.zeros((0, *size), np.float32)
     rows, cols = bilinear_matrix(height, size[0]), bilinear_matrix(width, size[1])
     return (rows @ values.astype(np.float64) @ cols.T).astype(np.float32)  # two batched products: einsum took 5x as long
