@@ -81,8 +81,8 @@ def attribute(
     # gives the same input, the fill everywhere: scored once.
     empty = ~masks.reshape(len(kept), -1).any(axis=1)
     scored = np.flatnonzero(~empty)
-    if empty.any():
-        scored = np.append(scored, np.flatnonzero(empty)[0])
+    representative = np.flatnonzero(empty)[:1]  # the one empty mask scored, if any
+    scored = np.concatenate([scored, representative])
     scores = np.empty(len(kept), np.float64)
     size = batch_size(graph, BATCH, backward=False)
     for start in range(0, len(scored), size):
@@ -91,8 +91,8 @@ def attribute(
         scores[chunk] = graph.probabilities(masked)[:, target.class_index]
         if progress:
             progress(start + len(chunk), len(scored))
-    if empty.any():
-        scores[empty] = scores[scored[-1]]
+    if representative.size:
+        scores[empty] = scores[representative[0]]
     if options.channel_softmax:
         scores = np.exp(scores - scores.max())
         scores /= scores.sum()

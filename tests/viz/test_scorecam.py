@@ -84,3 +84,27 @@ def test_scorecam_masks_towards_the_low_end_of_the_input_range(x):
     signed = 2 * x - 1
     result = explain(graph, "scorecam", signed, 1)
     np.testing.assert_allclose(result.raw, score_cam_by_hand(signed, 1, low=-1.0), rtol=1e-5, atol=1e-6)
+
+
+def test_constant_channels_are_scored_as_the_fill_everywhere():
+    """Two of three channels are constant (zero weight, their own bias): their masks are empty, so
+    each sees the input at the fill everywhere and weighs p_c(fill) (scored once, used for both)."""
+    inputs = keras.Input((6, 6, 1))
+    conv = keras.layers.Conv2D(3, 1, padding="same", name="conv")
+    dense = keras.layers.Dense(2, activation="softmax", name="classes")
+    model = keras.Model(inputs, dense(keras.layers.GlobalAveragePooling2D()(conv(inputs))))
+    kernel, bias = np.array([[[[2.0, 0.0, 0.0]]]], np.float32), np.array([0.0, 0.3, 0.7], np.float32)
+    w3, b3 = np.array([[1.5, -0.5], [-1.0, 0.5], [0.4, 0.9]], np.float32), np.array([0.2, -0.1], np.float32)
+    conv.set_weights([kernel, bias])
+    dense.set_weights([w3, b3])
+    x = np.random.default_rng(6).uniform(0, 1, (6, 6, 1)).astype("float32")
+
+    def p(image):
+        z = (image * kernel[0, 0, 0] + bias).mean(axis=(0, 1)) @ w3 + b3
+        return np.exp(z[1]) / np.exp(z).sum()
+
+    a = x * kernel[0, 0, 0] + bias
+    mask = (a[..., 0] - a[..., 0].min()) / (a[..., 0].max() - a[..., 0].min())
+    weights = np.array([p(x * mask[..., None]), p(np.zeros_like(x)), p(np.zeros_like(x))])
+    result = explain(ModelGraph(model), "scorecam", x, 1)
+    np.testing.assert_allclose(result.raw, np.maximum((a * weights).sum(axis=-1), 0), rtol=1e-5, atol=1e-6)
