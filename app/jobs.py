@@ -10,9 +10,11 @@ at its next progress step (`check`) and stops.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from app.errors import Busy
 from app.viz.base import Cancelled
@@ -45,6 +47,22 @@ class JobLimiter:
                 RETRY_AFTER_SECONDS,
             )
         return self._slots.release
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)` on a job thread, holding a slot (Busy at once when none is free). The slot
+        is given back when `fn` ends, on its thread: a caller that went away frees nothing early."""
+        release = self.acquire()
+
+        def hold() -> Any:
+            try:
+                return fn(*args)
+            finally:
+                release()
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, hold)
+        except Cancelled:
+            raise Busy(SHUTTING_DOWN, RETRY_AFTER_SECONDS) from None
 
     def check(self, done: int = 0, total: int = 0) -> None:
         """A progress callback for jobs nobody watches: stops them when the server shuts down."""

@@ -223,19 +223,21 @@ def bench_scorecam(url: str, model_id: str, repeats: int, report: Report) -> Non
     graph = load_graph(model_id)
     layer = graph.layers.default_gradcam_layer
     channels = graph.layers.units(layer)
-    with httpx.Client(timeout=120) as client:
-        report.add(f"scorecam HTTP ({layer}: {channels} channels)", timed(post_timer(client, f"{url}/api/models/{model_id}/gradcam?method=scorecam", bodies), repeats))
-        report.add("scorecam HTTP, fields=heatmap", timed(post_timer(client, f"{url}/api/models/{model_id}/gradcam?method=scorecam&fields=heatmap", bodies), repeats))
-
     from app.viz import scorecam
 
     image = digits[0][..., None]
     class_index = int(np.argmax(graph.probabilities(image[None])[0]))
     keras.utils.disable_interactive_logging()  # its Model.predict would print a progress bar on every call
     score_cam = Scorecam(functional_logits_clone(graph.model))
-    report.add("baseline: tf-keras-vis Scorecam (in-process)", timed(
-        lambda: score_cam(CategoricalScore(class_index), image[None], penultimate_layer=layer), max(5, repeats // 2), warmup=2))
-    report.add("scorecam method (in-process)", timed(lambda: scorecam.attribute(graph, image, None, scorecam.Options(layer=layer)), repeats))
+    with httpx.Client(timeout=120) as client:
+        cases = {  # taking turns, as for Grad-CAM: a slow spell of the machine falls on all alike
+            f"scorecam HTTP ({layer}: {channels} channels)": post_timer(client, f"{url}/api/models/{model_id}/gradcam?method=scorecam", bodies),
+            "scorecam HTTP, fields=heatmap": post_timer(client, f"{url}/api/models/{model_id}/gradcam?method=scorecam&fields=heatmap", bodies),
+            "baseline: tf-keras-vis Scorecam (in-process)": lambda: score_cam(CategoricalScore(class_index), image[None], penultimate_layer=layer),
+            "scorecam method (in-process)": lambda: scorecam.attribute(graph, image, None, scorecam.Options(layer=layer)),
+        }
+        for name, samples in interleaved(cases, repeats).items():
+            report.add(name, samples)
     report.ratio(f"scorecam HTTP ({layer}: {channels} channels)", "baseline: tf-keras-vis Scorecam (in-process)", "[target <= 0.1]")
     report.ratio("scorecam method (in-process)", "baseline: tf-keras-vis Scorecam (in-process)", "[like for like]")
 

@@ -245,18 +245,41 @@ def test_the_array_and_preprocess_options_still_reach_every_explanation(client, 
 
 @pytest.mark.parametrize("name", [name for name, method in METHODS.items() if not method.long_job])
 def test_a_quick_answer_is_the_json_its_response_model_writes(client, mnist, name):
-    """One-pass answers are written by orjson (streaming.json_response). With faithfulness=true the
-    same method is a long job whose answer FastAPI itself writes through the route's response
-    model: apart from the curves, the two must carry the same JSON. The streamed result too."""
+    """One-pass answers, long jobs' answers (the same method with faithfulness=true) and streamed
+    results are written by `streaming.model_json`; apart from the curves they must carry the same
+    JSON, and that JSON is what FastAPI itself writes for the route's response model."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.responses import JSONResponse
+    from fastapi.routing import serialize_response
+
+    from app.api import explain
+    from app.api.streaming import json_response
+    from app.encoding import ArrayOptions
+    from app.services import explanations
+
     method = METHODS[name]
-    x = (mnist[0][8] / 255.0).tolist()
+    x = (mnist[0][8] / 255.0).astype(np.float32)
     url = URL.format("mnist-convnet", method.endpoint) + f"?method={name.replace('+', '%2B')}&class_index=2"
-    plain = client.post(url, json={"pixels": x})
+    plain = client.post(url, json={"pixels": x.tolist()})
     assert plain.headers["content-type"] == "application/json"
-    by_fastapi = client.post(url + "&faithfulness=true&faithfulness_steps=2", json={"pixels": x}).json()
-    assert by_fastapi.pop("faithfulness")["steps"] == 2
-    assert by_fastapi == plain.json()
-    with client.stream("POST", url + "&stream=true", json={"pixels": x}) as response:
+    long_job = client.post(url + "&faithfulness=true&faithfulness_steps=2", json={"pixels": x.tolist()}).json()
+    assert long_job.pop("faithfulness")["steps"] == 2
+    assert long_job == plain.json()
+    with client.stream("POST", url + "&stream=true", json={"pixels": x.tolist()}) as response:
         data = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
     assert json.loads(data[-1]) == plain.json()
     assert plain.json()["class_index"] == 2 and plain.json()["method"] == name
+
+    # the same answer in process, written by json_response and by FastAPI through the route
+    served = client.app.state.registry.get("mnist-convnet")
+    values = {"class_index": 2, "faithfulness": True, "faithfulness_steps": 2}
+    answer = explanations.job(served, method, values, ArrayOptions())(x[..., None], None)
+    route = next(r for r in explain.router.routes if r.name == f"{method.endpoint}_endpoint")
+    serialize = serialize_response(field=route.response_field, response_content=answer, exclude_none=True)
+    with ThreadPoolExecutor(1) as thread:  # a loop of its own: Playwright's sync API may hold this thread's
+        by_fastapi = thread.submit(asyncio.run, serialize).result()
+    written = json.loads(json_response(route.response_model, answer).body)
+    assert written == json.loads(JSONResponse(by_fastapi).body)
+    assert written["faithfulness"]["steps"] == 2 and written["class_index"] == 2

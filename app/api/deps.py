@@ -207,24 +207,27 @@ async def run_with_input(
     executors: Executors,
     mode: PreprocessMode,
     work: Callable[[np.ndarray], Any],
-    key: Hashable,
+    key: Hashable = None,
+    limiter: JobLimiter | None = None,
 ) -> Any:
-    """`work(model_input)` for a one-pass answer. A light body (a drawing's pixels) is parsed,
-    prepared and worked on in one go, the drawing path's fastest, through `Executors.quick` (on
+    """`work(model_input)` for an answer that is not streamed. A light body (a drawing's pixels)
+    is parsed, prepared and worked on in one go: a one-pass answer through `Executors.quick` (on
     the event loop when it is quick and alone, else one thread hop; `key` names the kind of work
-    whose run time decides that); an image file is decoded on the decode pool first."""
+    whose run time decides that), a long job on one of `limiter`'s threads, holding a slot. An
+    image file is decoded on the decode pool first."""
     body = await read_body(request, settings)
 
     def prepare(decode_pool: bool) -> np.ndarray:
         return prepared_input_for(served, parse_body(body, settings), mode, settings, decode_pool).array
 
     if not body.heavy:
+        light = lambda: work(prepare(False))  # noqa: E731
         try:
-            return await executors.quick(key, lambda: work(prepare(False)))
+            return await (limiter.run(light) if limiter is not None else executors.quick(key, light))
         except NeedsDecodePool:  # JSON with a big image file in it
             pass
     model_input = await executors.run(True, prepare)
-    return await run_in_threadpool(work, model_input)
+    return await (limiter.run(work, model_input) if limiter is not None else run_in_threadpool(work, model_input))
 
 
 IMAGE_BODY = {

@@ -6,9 +6,11 @@ methods with their bounds, the options every explanation takes (`fields`, `faith
 `faithfulness_steps`: `explanations.ResponseOptions`; `encoding`, `dtype`, `preprocess`:
 `deps.InputQuery`), and `stream` when any method is a long job. They are read as one model
 (`app.api.query`): Grad-CAM on a drawing is the drawing path, and FastAPI's field-by-field
-reading was a tenth of its answer. A one-pass answer (no long job, no stream) is the drawing
-path: no FastAPI dependencies to solve, the work through `Executors.quick` (on the event loop when
-quick and alone), the JSON written by `json_response`. `GET /api/methods` lists the table for
+reading was a tenth of its answer. No FastAPI dependencies are solved, and an answer that is not
+streamed is written by `json_response`. A one-pass answer is the drawing path: the work through
+`Executors.quick` (on the event loop when quick and alone). A long job's (Score-CAM, RISE,
+occlusion, ..., or any method with `faithfulness=true`) parses a drawing on its own job thread:
+one thread hop, not two. `GET /api/methods` lists the table for
 clients (the page builds its method list from it).
 
 No `from __future__ import annotations` here: the endpoints' signatures are built at run time.
@@ -91,14 +93,18 @@ def add_endpoint(endpoint: str, methods: list[Method]) -> None:
         stream = values.get("stream", False)
         # a method of one backward pass is, like the drawing path, never refused; its faithfulness curves are many passes
         long_job = method.long_job or values.get("faithfulness", False)
-        if not (long_job or stream):
+        if stream:
+            model_input = await get_model_input(request, served, settings, executors, inputs.preprocess)
+            return await respond(stream, functools.partial(job, model_input), RESPONSES[endpoint], long_jobs if long_job else None)
+        if long_job:  # on a job thread, holding a slot; it stops at its next step at shutdown
+            work = lambda model_input: job(model_input, long_jobs.check)  # noqa: E731
+            answer = await run_with_input(request, served, settings, executors, inputs.preprocess, work, limiter=long_jobs)
+        else:
             # what the answer's time depends on: the model, the method and its options (not the class)
             key = (served.id, id(served.graph), method.name, repr(sorted((k, v) for k, v in values.items() if k != "class_index")))
             work = lambda model_input: job(model_input, None)  # noqa: E731
             answer = await run_with_input(request, served, settings, executors, inputs.preprocess, work, key)
-            return json_response(RESPONSES[endpoint], answer)
-        model_input = await get_model_input(request, served, settings, executors, inputs.preprocess)
-        return await respond(stream, functools.partial(job, model_input), RESPONSES[endpoint], long_jobs if long_job else None)
+        return json_response(RESPONSES[endpoint], answer)
 
     router.add_api_route(
         f"/api/models/{{model_id}}/{endpoint}",

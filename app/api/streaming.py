@@ -19,8 +19,8 @@ import orjson
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.errors import Busy, VisualizerError
-from app.jobs import RETRY_AFTER_SECONDS, SHUTTING_DOWN, JobLimiter
+from app.errors import VisualizerError
+from app.jobs import SHUTTING_DOWN, JobLimiter
 from app.viz.base import Cancelled
 
 log = logging.getLogger("convnet_vis.jobs")
@@ -91,8 +91,10 @@ def stream_job(job: Callable[[Callable[[int, int], None]], dict], schema, limite
     return StreamingResponse(body(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
 
-async def respond(stream: bool, job: Callable[[Callable | None], dict], schema, limiter=None):
+async def respond(stream: bool, job: Callable[[Callable | None], dict], schema, limiter: JobLimiter | None = None):
     """Answer `job`'s result, streamed or not; with a `limiter`, hold one of its slots throughout."""
+    if not stream:
+        return await (limiter.run(job, limiter.check) if limiter is not None else run_in_threadpool(job, None))
     if limiter is not None:
         release = limiter.acquire()  # raises Busy (503) before anything is sent
 
@@ -103,11 +105,4 @@ async def respond(stream: bool, job: Callable[[Callable | None], dict], schema, 
                 release()
 
         job = limited
-    if stream:
-        return stream_job(job, schema, limiter)
-    if limiter is None:
-        return await run_in_threadpool(job, None)
-    try:
-        return await asyncio.get_running_loop().run_in_executor(limiter.executor, job, limiter.check)
-    except Cancelled:
-        raise Busy(SHUTTING_DOWN, RETRY_AFTER_SECONDS) from None
+    return stream_job(job, schema, limiter)

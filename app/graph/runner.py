@@ -1,16 +1,23 @@
 """Running the traced graph: one compiled forward pass per model, safe from many threads.
 
-The `tf.function` has a fixed input signature (any batch size), so it is traced once at load and
-no request pays for tracing.
+The `tf.function`s have a fixed input signature (any batch size), so they are traced once at load
+and no request pays for tracing. The batched passes (`probabilities`) run a second trace of the
+model in which convolutions of one-channel inputs are fused by XLA (`thin_conv`), when the model
+has one and that graph reproduces the plain one.
 """
 
 from __future__ import annotations
+
+import logging
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from app.graph.trace import Head, TracedGraph, UnsupportedModel
+from app.graph import thin_conv
+from app.graph.trace import Head, TracedGraph, UnsupportedModel, trace
+
+log = logging.getLogger("convnet_vis.graph")
 
 
 def probabilities_of(output, head: Head):
@@ -27,7 +34,8 @@ class GraphRunner:
         self.traced = traced
         signature = [tf.TensorSpec((None, *traced.input_shape), tf.float32)]
         self._forward = tf.function(self._forward_impl, input_signature=signature)
-        self._probabilities = tf.function(self._probabilities_impl, input_signature=signature)
+        self.fused_thin_convs = False  # whether `probabilities` runs the thin-convolution graph
+        self._probabilities = self._batched_probabilities(signature)
 
     def _forward_impl(self, images):
         traced = self.traced
@@ -36,8 +44,26 @@ class GraphRunner:
         probabilities = probabilities_of(output, traced.head)
         return {"features": features, "scores": scores, "probabilities": probabilities, "output": output}
 
-    def _probabilities_impl(self, images):
-        return probabilities_of(self.traced.output_model(images, training=False), self.traced.head)
+    def _batched_probabilities(self, signature):
+        """Probabilities only, through the thin-convolution graph when there is one and it agrees."""
+        head = self.traced.head
+
+        def over(output_model):
+            return tf.function(lambda images: probabilities_of(output_model(images, training=False), head), input_signature=signature)
+
+        plain = over(self.traced.output_model)
+        if not thin_conv.has_thin(self.traced):
+            return plain
+        try:
+            fused = over(trace(self.traced.model, self.traced.input_shape[:2], call_layer=thin_conv.call_layer).output_model)
+            probe = tf.random.stateless_uniform((2, *self.traced.input_shape), seed=(0, 0))
+            if np.allclose(fused(probe).numpy(), plain(probe).numpy(), rtol=1e-4, atol=1e-6):
+                self.fused_thin_convs = True
+                return fused
+            log.warning("the thin-convolution graph does not reproduce the model's output; using the plain graph")
+        except (tf.errors.OpError, ValueError, TypeError, NotImplementedError) as exc:
+            log.info("thin convolutions not fused (%s); using the plain graph", str(exc).splitlines()[0][:200])
+        return plain
 
     def run(self, images: np.ndarray) -> dict:
         """All layer outputs for a batch `[N, H, W, C]`, as numpy."""
