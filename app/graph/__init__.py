@@ -12,7 +12,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import tensorflow as tf
 
 from app.graph.functions import CompiledFunctions, FunctionKey
 from app.graph.layers import LayerFacts, LayerNeed
@@ -28,6 +31,11 @@ __all__ = [
     "FunctionKey",
     "INPUT_NAME",
 ]
+
+
+@dataclass(frozen=True)
+class LayerOutput(FunctionKey):
+    layer: str
 
 
 class ModelGraph:
@@ -74,6 +82,14 @@ class ModelGraph:
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         return self.runner.probabilities(images)
+
+    def layer_output(self, name: str, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Layer `name`'s output and the class probabilities for a batch: `run`'s, for one layer,
+        in one compiled call (the function is made on the layer's first use)."""
+        index = self.layers.get(name).output_index
+        function = self.functions.get(LayerOutput(name), lambda: self.runner.layer_output_function(index, len(self.layers.names)))
+        feature, probabilities = function(tf.convert_to_tensor(images, tf.float32))
+        return feature.numpy(), probabilities.numpy()
 
     def feature(self, result: dict, name: str) -> np.ndarray:
         """One layer's output from a `run` result."""

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from app.graph import thin_conv
+from app.graph import thin_conv, xla
 from app.graph.trace import Head, TracedGraph, UnsupportedModel, trace
 
 log = logging.getLogger("convnet_vis.graph")
@@ -32,10 +32,11 @@ def probabilities_of(output, head: Head):
 class GraphRunner:
     def __init__(self, traced: TracedGraph) -> None:
         self.traced = traced
-        signature = [tf.TensorSpec((None, *traced.input_shape), tf.float32)]
+        signature = self._signature = [tf.TensorSpec((None, *traced.input_shape), tf.float32)]
         self._forward = tf.function(self._forward_impl, input_signature=signature)
-        self.fused_thin_convs = False  # whether `probabilities` runs the thin-convolution graph
-        self._probabilities = self._batched_probabilities(signature)
+        head = traced.head
+        self._plain = tf.function(lambda images: probabilities_of(traced.output_model(images, training=False), head), input_signature=signature)
+        self._fused = self._fused_probabilities(signature)  # None: no thin convolution, or it disagreed
 
     def _forward_impl(self, images):
         traced = self.traced
@@ -44,26 +45,25 @@ class GraphRunner:
         probabilities = probabilities_of(output, traced.head)
         return {"features": features, "scores": scores, "probabilities": probabilities, "output": output}
 
-    def _batched_probabilities(self, signature):
-        """Probabilities only, through the thin-convolution graph when there is one and it agrees."""
-        head = self.traced.head
+    @property
+    def fused_thin_convs(self) -> bool:
+        """Whether batches of `thin_conv.MIN_BATCH` or more run the thin-convolution graph."""
+        return self._fused is not None
 
-        def over(output_model):
-            return tf.function(lambda images: probabilities_of(output_model(images, training=False), head), input_signature=signature)
-
-        plain = over(self.traced.output_model)
+    def _fused_probabilities(self, signature):
         if not thin_conv.has_thin(self.traced):
-            return plain
+            return None
+        head = self.traced.head
         try:
-            fused = over(trace(self.traced.model, self.traced.input_shape[:2], call_layer=thin_conv.call_layer).output_model)
-            probe = tf.random.stateless_uniform((2, *self.traced.input_shape), seed=(0, 0))
-            if np.allclose(fused(probe).numpy(), plain(probe).numpy(), rtol=1e-4, atol=1e-6):
-                self.fused_thin_convs = True
+            traced = trace(self.traced.model, self.traced.input_shape[:2], call_layer=thin_conv.Rule())
+            fused = tf.function(lambda images: probabilities_of(traced.output_model(images, training=False), head), input_signature=signature)
+            probe = tf.random.stateless_uniform((thin_conv.MIN_BATCH, *self.traced.input_shape), seed=(0, 0))
+            if np.allclose(fused(probe).numpy(), self._plain(probe).numpy(), rtol=1e-4, atol=1e-6):
                 return fused
             log.warning("the thin-convolution graph does not reproduce the model's output; using the plain graph")
         except (tf.errors.OpError, ValueError, TypeError, NotImplementedError) as exc:
             log.info("thin convolutions not fused (%s); using the plain graph", str(exc).splitlines()[0][:200])
-        return plain
+        return None
 
     def run(self, images: np.ndarray) -> dict:
         """All layer outputs for a batch `[N, H, W, C]`, as numpy."""
@@ -72,7 +72,24 @@ class GraphRunner:
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities only, for batched methods that need no layer outputs."""
-        return self._probabilities(tf.convert_to_tensor(images, tf.float32)).numpy()
+        function = self._fused if self._fused is not None and len(images) >= thin_conv.MIN_BATCH else self._plain
+        return function(tf.convert_to_tensor(images, tf.float32)).numpy()
+
+    def layer_output_function(self, index: int, layers: int):
+        """A compiled function: images -> (the output at `all_outputs` index `index`, the class
+        probabilities). Through XLA for a small model (`xla.concrete_function`, `layers` layers):
+        for one digit on the course convnet 0.7 ms, where `run`, every layer's output, takes 1.3 ms."""
+        traced = self.traced
+
+        def build(jit_compile: bool):
+            @tf.function(input_signature=self._signature, jit_compile=jit_compile)
+            def layer_output(images):
+                *features, _ = traced.all_outputs(images, training=False)
+                return features[index], probabilities_of(features[traced.output_index], traced.head)
+
+            return layer_output
+
+        return xla.concrete_function(build, (tf.zeros((1, *traced.input_shape), tf.float32),), layers)
 
     def warm_up(self) -> None:
         blank = np.zeros((1, *self.traced.input_shape), np.float32)

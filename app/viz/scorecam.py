@@ -70,10 +70,8 @@ def attribute(
     graph: ModelGraph, model_input: np.ndarray, class_index: int | None, options: Options, progress: Progress | None = None
 ) -> Attribution:
     check_class(graph, class_index)
-    result = graph.run(model_input[None])  # the layer's output and the prediction, in one call
-    probabilities = result["probabilities"][0]
+    feature_map, probabilities = (values[0] for values in graph.layer_output(options.layer, model_input[None]))
     target = Target(int(np.argmax(probabilities)) if class_index is None else class_index, probabilities)
-    feature_map = graph.feature(result, options.layer)[0]
     kept = strongest_channels(feature_map, options.max_channels)
     masks = channel_masks(feature_map[..., kept], model_input.shape[:2])
     low = graph.input_range[0]
@@ -103,6 +101,12 @@ def attribute(
     return attribution
 
 
+def warm_up(graph: ModelGraph) -> None:
+    """The default layer's compiled output, so the first request does not compile it."""
+    if graph.layers.default_gradcam_layer is not None:
+        graph.layer_output(graph.layers.default_gradcam_layer, np.zeros((1, *graph.input_shape), np.float32))
+
+
 METHOD = Method(
     name="scorecam",
     title="Score-CAM",
@@ -111,4 +115,5 @@ METHOD = Method(
     attribute=attribute,
     reference="Wang et al. 2020, Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks",
     long_job=True,
+    warm_up=warm_up,
 )

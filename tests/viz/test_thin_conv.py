@@ -44,6 +44,54 @@ def test_a_thin_convolution_equals_keras_conv2d(config):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+POOLED = [
+    (_config(), 2),
+    (_config(kernel_size=(5, 2), padding="same"), (3, 2)),  # uneven windows; 17 rows: the last 2 dropped
+    (_config(strides=2, padding="same"), 2),
+    (_config(strides=(1, 2), activation=None), 2),
+    (_config(dilation_rate=2), 2),
+    (_config(use_bias=False), 3),
+]
+
+
+@pytest.mark.parametrize("config, pool_size", POOLED, ids=lambda c: "-".join(str(v) for v in c.values()) if isinstance(c, dict) else str(c))
+def test_a_thin_convolution_with_its_max_pool_equals_keras(config, pool_size):
+    rng = np.random.default_rng(3)
+    conv, pool = keras.layers.Conv2D(4, **config), keras.layers.MaxPooling2D(pool_size)
+    x = rng.uniform(-1, 1, (5, 17, 13, 1)).astype("float32")
+    conv(x)
+    conv.set_weights([rng.normal(size=w.shape).astype("float32") for w in conv.get_weights()])
+    assert thin_conv.is_tiling_max_pool(pool)
+    got = keras.ops.convert_to_numpy(thin_conv.ShiftedConv2D(conv, pool)(x))
+    want = keras.ops.convert_to_numpy(pool(conv(x)))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_the_rule_folds_a_max_pool_only_where_it_may(keras_models):
+    """conv1 + pool1 of the seed model fold; after tanh (a pool before it would still be right, but
+    the rule keeps to relu and linear), after a wide input, or with overlapping windows, they do not."""
+    from app.graph.trace import trace
+
+    def fused_layers(model):
+        traced = trace(model, call_layer=thin_conv.Rule())
+        return [(layer.conv.name, layer.pool.name if layer.pool else None) for layer in traced.output_model.layers if isinstance(layer, thin_conv.ShiftedConv2D)]
+
+    def model(activation="relu", channels=1, pool=keras.layers.MaxPooling2D(2, name="pool")):
+        inputs = keras.Input((12, 12, channels))
+        x = pool(keras.layers.Conv2D(3, 3, activation=activation, name="conv")(inputs))
+        return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(x)))
+
+    assert fused_layers(keras_models["mnist-convnet"]) == [("conv1", "pool1")]
+    assert fused_layers(model()) == [("conv", "pool")]
+    assert fused_layers(model(activation=None)) == [("conv", "pool")]
+    assert fused_layers(model(activation="tanh")) == [("conv", None)]
+    assert fused_layers(model(channels=3)) == []
+    assert fused_layers(model(pool=keras.layers.MaxPooling2D(3, strides=2, name="pool"))) == [("conv", None)]
+    assert not thin_conv.is_tiling_max_pool(keras.layers.MaxPooling2D(2, padding="same"))
+    assert not thin_conv.is_tiling_max_pool(keras.layers.AveragePooling2D(2))
+
+
 def test_it_reads_the_layers_weights_at_every_call():
     conv = keras.layers.Conv2D(2, 3)
     x = np.random.default_rng(1).uniform(0, 1, (2, 8, 8, 1)).astype("float32")
