@@ -85,7 +85,7 @@ class ModelGraph:
 
     def layer_output(self, name: str, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Layer `name`'s output and the class probabilities for a batch: `run`'s, for one layer,
-        in one compiled call (the function is made on the layer's first use)."""
+        in one compiled call (the function is made on the layer's first use, about a second)."""
         index = self.layers.get(name).output_index
         function = self.functions.get(LayerOutput(name), lambda: self.runner.layer_output_function(index, len(self.layers.names)))
         feature, probabilities = function(tf.convert_to_tensor(images, tf.float32))

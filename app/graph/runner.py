@@ -1,14 +1,16 @@
 """Running the traced graph: one compiled forward pass per model, safe from many threads.
 
 The `tf.function`s have a fixed input signature (any batch size), so they are traced once at load
-and no request pays for tracing. The batched passes (`probabilities`) run a second trace of the
-model in which convolutions of one-channel inputs are fused by XLA (`thin_conv`), when the model
-has one and that graph reproduces the plain one.
+and no request pays for tracing. Batches of `thin_conv.MIN_BATCH` or more images (`probabilities`)
+run a second trace of the model in which convolutions of one-channel inputs are fused by XLA, when
+the model has one and that graph reproduces the plain one; it is made by the first such batch (a
+long job's: Score-CAM, RISE, occlusion, faithfulness), which takes about 0.7 s longer.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 
 import keras
 import numpy as np
@@ -36,7 +38,9 @@ class GraphRunner:
         self._forward = tf.function(self._forward_impl, input_signature=signature)
         head = traced.head
         self._plain = tf.function(lambda images: probabilities_of(traced.output_model(images, training=False), head), input_signature=signature)
-        self._fused = self._fused_probabilities(signature)  # None: no thin convolution, or it disagreed
+        self._fused = None  # made on the first batch (`_fused_function`); None: none, or it disagreed
+        self._fused_made = False
+        self._fused_lock = threading.Lock()
 
     def _forward_impl(self, images):
         traced = self.traced
@@ -48,7 +52,17 @@ class GraphRunner:
     @property
     def fused_thin_convs(self) -> bool:
         """Whether batches of `thin_conv.MIN_BATCH` or more run the thin-convolution graph."""
-        return self._fused is not None
+        return self._fused_function() is not None
+
+    def _fused_function(self):
+        """Made on first use, not at load: tracing and compiling it takes about 0.7 s, and only
+        the batched methods (long jobs) need it."""
+        if not self._fused_made:
+            with self._fused_lock:
+                if not self._fused_made:
+                    self._fused = self._fused_probabilities(self._signature)
+                    self._fused_made = True
+        return self._fused
 
     def _fused_probabilities(self, signature):
         if not thin_conv.has_thin(self.traced):
@@ -72,7 +86,8 @@ class GraphRunner:
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities only, for batched methods that need no layer outputs."""
-        function = self._fused if self._fused is not None and len(images) >= thin_conv.MIN_BATCH else self._plain
+        fused = self._fused_function() if len(images) >= thin_conv.MIN_BATCH else None
+        function = fused if fused is not None else self._plain
         return function(tf.convert_to_tensor(images, tf.float32)).numpy()
 
     def layer_output_function(self, index: int, layers: int):

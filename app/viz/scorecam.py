@@ -101,12 +101,6 @@ def attribute(
     return attribution
 
 
-def warm_up(graph: ModelGraph) -> None:
-    """The default layer's compiled output, so the first request does not compile it."""
-    if graph.layers.default_gradcam_layer is not None:
-        graph.layer_output(graph.layers.default_gradcam_layer, np.zeros((1, *graph.input_shape), np.float32))
-
-
 METHOD = Method(
     name="scorecam",
     title="Score-CAM",
@@ -115,5 +109,4 @@ METHOD = Method(
     attribute=attribute,
     reference="Wang et al. 2020, Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks",
     long_job=True,
-    warm_up=warm_up,
 )
