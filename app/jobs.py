@@ -50,17 +50,17 @@ class JobLimiter:
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)` on a job thread, holding a slot (Busy at once when none is free). The slot
-        is given back when `fn` ends, on its thread: a caller that went away frees nothing early."""
+        is given back when `fn` is done, or when it is cancelled before it started (its caller went
+        away): never while it runs, never lost."""
         release = self.acquire()
-
-        def hold() -> Any:
-            try:
-                return fn(*args)
-            finally:
-                release()
-
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, hold)
+            future = self.executor.submit(fn, *args)
+        except BaseException:  # the pool is shut down
+            release()
+            raise
+        future.add_done_callback(lambda _: release())
+        try:
+            return await asyncio.wrap_future(future)
         except Cancelled:
             raise Busy(SHUTTING_DOWN, RETRY_AFTER_SECONDS) from None
 

@@ -1,5 +1,6 @@
 """Long jobs are bounded and cancellable; the drawing path is never refused; several workers serve."""
 
+import base64
 import json
 import threading
 import time
@@ -10,9 +11,13 @@ import pytest
 
 from bench.server import running_server
 from tests.bad_inputs import bad_bodies
-from tests.conftest import MODELS_DIR
+from tests.conftest import MODELS_DIR, png_bytes
 
 PIXELS = {"pixels": np.zeros((28, 28)).tolist()}
+# 600 x 600 pixels (over the drawing path's 512 x 512) in a PNG of a few KB: a light body
+_STROKE = np.zeros((600, 600), np.uint8)
+_STROKE[150:450, 270:330] = 255  # a "1"
+BIG_IMAGE = {"image": base64.b64encode(png_bytes(_STROKE)).decode()}
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +49,11 @@ def test_long_jobs_are_bounded_and_cancellable(one_slot_server):
         assert "long job" in busy.json()["detail"]
         busy_filter = client.get(url + "/layers/conv2/filters/1?seed=5")
         assert busy_filter.status_code == 503
+        # no slot, but a malformed drawing still gets its own 4xx, which says what to fix
+        malformed = client.post(url + "/gradcam?method=scorecam", json={"pixels": [[0.5, 0.5], [0.5]]})
+        assert 400 <= malformed.status_code < 500 and malformed.status_code != 429, malformed.text
+        # a small JSON body holding a big image (decoded on the decode pool): 503 as well
+        assert client.post(url + "/gradcam?method=scorecam", json=BIG_IMAGE).status_code == 503
         # the drawing path is never bounded
         assert client.post(url + "/activations", json=PIXELS).status_code == 200
         assert client.post(url + "/gradcam", json=PIXELS).status_code == 200
@@ -56,6 +66,9 @@ def test_long_jobs_are_bounded_and_cancellable(one_slot_server):
                 break
             time.sleep(0.2)
         assert response.status_code == 200
+        # the big image's job took the slot twice (before and after decoding) and gave it back
+        assert client.post(url + "/gradcam?method=scorecam", json=BIG_IMAGE).status_code == 200
+        assert client.post(url + "/occlusion", json=PIXELS).status_code == 200
 
 
 def test_several_workers_serve_the_same_answers(client, mnist):

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
 from app.encoding import ArrayOptions, Encoding, TransferDtype
+from app.errors import Busy
 from app.executors import Executors, NeedsDecodePool
 from app.inputs import ImageInput, decode_image, parse_body, read_body
 from app.jobs import JobLimiter
@@ -226,6 +227,9 @@ async def run_with_input(
             return await (limiter.run(light) if limiter is not None else executors.quick(key, light))
         except NeedsDecodePool:  # JSON with a big image file in it
             pass
+        except Busy:  # no slot: a malformed body still gets its own 4xx, which says what to fix
+            await executors.run(False, prepare)
+            raise
     model_input = await executors.run(True, prepare)
     return await (limiter.run(work, model_input) if limiter is not None else run_in_threadpool(work, model_input))
 

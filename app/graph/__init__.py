@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from app.graph import thin_conv
 from app.graph.functions import CompiledFunctions, FunctionKey
 from app.graph.layers import LayerFacts, LayerNeed
 from app.graph.runner import GraphRunner
@@ -29,13 +30,20 @@ __all__ = [
     "LayerNode",
     "LayerNeed",
     "FunctionKey",
+    "LayerOutputFunction",
+    "BatchedProbabilities",
     "INPUT_NAME",
 ]
 
 
 @dataclass(frozen=True)
-class LayerOutput(FunctionKey):
+class LayerOutputFunction(FunctionKey):
     layer: str
+
+
+@dataclass(frozen=True)
+class BatchedProbabilities(FunctionKey):
+    pass
 
 
 class ModelGraph:
@@ -81,13 +89,21 @@ class ModelGraph:
         return self.runner.run(images)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        return self.runner.probabilities(images)
+        if len(images) < thin_conv.MIN_BATCH:
+            return self.runner.probabilities(images)
+        return self.runner.probabilities(images, self.functions.get(BatchedProbabilities(), self.runner.batched_probabilities))
+
+    @property
+    def fuses_thin_convs(self) -> bool:
+        """Whether batches of `thin_conv.MIN_BATCH` or more run the thin-convolution graph."""
+        batched = self.functions.get(BatchedProbabilities(), self.runner.batched_probabilities)
+        return batched is not self.runner.plain_probabilities
 
     def layer_output(self, name: str, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Layer `name`'s output and the class probabilities for a batch: `run`'s, for one layer,
         in one compiled call (the function is made on the layer's first use, about a second)."""
         index = self.layers.get(name).output_index
-        function = self.functions.get(LayerOutput(name), lambda: self.runner.layer_output_function(index, len(self.layers.names)))
+        function = self.functions.get(LayerOutputFunction(name), lambda: self.runner.layer_output_function(index, len(self.layers.names)))
         feature, probabilities = function(tf.convert_to_tensor(images, tf.float32))
         return feature.numpy(), probabilities.numpy()
 

@@ -1,16 +1,16 @@
 """Running the traced graph: one compiled forward pass per model, safe from many threads.
 
-The `tf.function`s have a fixed input signature (any batch size), so they are traced once at load
-and no request pays for tracing. Batches of `thin_conv.MIN_BATCH` or more images (`probabilities`)
-run a second trace of the model in which convolutions of one-channel inputs are fused by XLA, when
-the model has one and that graph reproduces the plain one; it is made by the first such batch (a
-long job's: Score-CAM, RISE, occlusion, faithfulness), which takes about 0.7 s longer.
+The `tf.function`s have a fixed input signature (any batch size), so none is traced twice. The
+forward pass and the plain probabilities are traced at load. Batches of `thin_conv.MIN_BATCH` or
+more images run a second trace of the model in which convolutions of one-channel inputs are fused
+by XLA (`batched_probabilities`), and Score-CAM's first pass has a compiled function per layer
+(`layer_output_function`); `ModelGraph` makes these on first use (the first Score-CAM, RISE,
+occlusion, faithfulness or batch of 4 or more digits to /read or a lesson's sweep: about a second).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 
 import keras
 import numpy as np
@@ -37,10 +37,9 @@ class GraphRunner:
         signature = self._signature = [tf.TensorSpec((None, *traced.input_shape), tf.float32)]
         self._forward = tf.function(self._forward_impl, input_signature=signature)
         head = traced.head
-        self._plain = tf.function(lambda images: probabilities_of(traced.output_model(images, training=False), head), input_signature=signature)
-        self._fused = None  # made on the first batch (`_fused_function`); None: none, or it disagreed
-        self._fused_made = False
-        self._fused_lock = threading.Lock()
+        self.plain_probabilities = tf.function(
+            lambda images: probabilities_of(traced.output_model(images, training=False), head), input_signature=signature
+        )
 
     def _forward_impl(self, images):
         traced = self.traced
@@ -49,46 +48,34 @@ class GraphRunner:
         probabilities = probabilities_of(output, traced.head)
         return {"features": features, "scores": scores, "probabilities": probabilities, "output": output}
 
-    @property
-    def fused_thin_convs(self) -> bool:
-        """Whether batches of `thin_conv.MIN_BATCH` or more run the thin-convolution graph."""
-        return self._fused_function() is not None
-
-    def _fused_function(self):
-        """Made on first use, not at load: tracing and compiling it takes about 0.7 s, and only
-        the batched methods (long jobs) need it."""
-        if not self._fused_made:
-            with self._fused_lock:
-                if not self._fused_made:
-                    self._fused = self._fused_probabilities(self._signature)
-                    self._fused_made = True
-        return self._fused
-
-    def _fused_probabilities(self, signature):
+    def batched_probabilities(self):
+        """The probabilities function for batches of `thin_conv.MIN_BATCH` or more: over the
+        thin-convolution graph when the model has a thin convolution and that graph reproduces
+        the plain one, else `plain_probabilities`. Tracing and compiling it takes about 0.7 s, so
+        `ModelGraph` makes it on first use, among its compiled functions."""
         if not thin_conv.has_thin(self.traced):
-            return None
+            return self.plain_probabilities
         head = self.traced.head
         try:
             traced = trace(self.traced.model, self.traced.input_shape[:2], call_layer=thin_conv.Rule())
-            fused = tf.function(lambda images: probabilities_of(traced.output_model(images, training=False), head), input_signature=signature)
+            fused = tf.function(lambda images: probabilities_of(traced.output_model(images, training=False), head), input_signature=self._signature)
             probe = tf.random.stateless_uniform((thin_conv.MIN_BATCH, *self.traced.input_shape), seed=(0, 0))
-            if np.allclose(fused(probe).numpy(), self._plain(probe).numpy(), rtol=1e-4, atol=1e-6):
+            if np.allclose(fused(probe).numpy(), self.plain_probabilities(probe).numpy(), rtol=1e-4, atol=1e-6):
                 return fused
             log.warning("the thin-convolution graph does not reproduce the model's output; using the plain graph")
-        except (tf.errors.OpError, ValueError, TypeError, NotImplementedError) as exc:
-            log.info("thin convolutions not fused (%s); using the plain graph", str(exc).splitlines()[0][:200])
-        return None
+        except Exception:  # an optimisation: whatever goes wrong, the plain graph still answers
+            log.exception("thin convolutions not fused; using the plain graph")
+        return self.plain_probabilities
 
     def run(self, images: np.ndarray) -> dict:
         """All layer outputs for a batch `[N, H, W, C]`, as numpy."""
         result = self._forward(tf.convert_to_tensor(images, tf.float32))
         return keras.tree.map_structure(lambda t: t.numpy(), result)
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities only, for batched methods that need no layer outputs."""
-        fused = self._fused_function() if len(images) >= thin_conv.MIN_BATCH else None
-        function = fused if fused is not None else self._plain
-        return function(tf.convert_to_tensor(images, tf.float32)).numpy()
+    def probabilities(self, images: np.ndarray, function=None) -> np.ndarray:
+        """Class probabilities only, for batched methods that need no layer outputs; through
+        `function` (`batched_probabilities`' answer) when given."""
+        return (function or self.plain_probabilities)(tf.convert_to_tensor(images, tf.float32)).numpy()
 
     def layer_output_function(self, index: int, layers: int):
         """A compiled function: images -> (the output at `all_outputs` index `index`, the class

@@ -4,12 +4,12 @@ A Conv2D over a grayscale image (the first layer of every MNIST model) is slow i
 kernels: with one input channel there is no channel dimension to vectorise over. On the course
 convnet, conv1 with its bias and ReLU took 3.1 ms for a batch of 64 digits; the same sum written
 as 9 shifted copies of the input, each times one kernel tap, and compiled by XLA into one loop,
-took 1.0 ms; the whole model's batch of 56 went from 6.7 to 5.4 ms, and to 4.0 ms with pool1
-folded in (in process, interleaved runs on the project's 2-core VM). TensorFlow's own XLA
-compilation of the layer is no faster: it keeps the convolution.
+took 1.0 ms. The whole model's batch of 56 went from 6.7 to 5.4 ms, and folding pool1 in took it
+from 4.6 to 4.0 ms in another run (in process, interleaved runs on the project's 2-core VM).
+TensorFlow's own XLA compilation of the layer is no faster: it keeps the convolution.
 
 The batched forward passes (Score-CAM's masked inputs, RISE, occlusion, the faithfulness curves)
-are made of such batches, so `GraphRunner.probabilities` runs a graph traced with `Rule` below;
+are made of such batches, so `GraphRunner.batched_probabilities` traces the model with `Rule`;
 every other function keeps Keras's own layers. The replacement reads the original layers'
 variables at every call (nothing is copied) and applies their bias and activation; the runner
 checks it against the plain graph once before using it.
@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from app.graph.trace import TracedGraph
 
-BUCKET = 8
+BUCKET, LARGE_BATCH = 8, 64
 # Under 4 images the fused layer's own launch costs more than it saves (course convnet, in process:
 # 1 image 0.95 vs 1.05 ms, 4 images 1.49 vs 1.46 ms, 8 images 2.18 vs 1.89 ms, plain vs fused).
 MIN_BATCH = 4
@@ -80,10 +80,12 @@ class ShiftedConv2D(keras.layers.Layer):
         self._compiled = tf.function(self._shifted_sum, jit_compile=True)
 
     def call(self, inputs):
-        # XLA compiles once per batch size: batches are padded to a multiple of BUCKET, so
-        # Score-CAM's 40 to 64 masked inputs are a few shapes, not 25.
+        # XLA compiles once per batch size (70 to 100 ms each here): batches are padded to a
+        # multiple of 8 up to 64 and of 64 above, so Score-CAM's 40 to 64 masked inputs are a few
+        # shapes, not 25, and occlusion's 256 a few more. Only this layer sees the padding.
         count = tf.shape(inputs)[0]
-        inputs = tf.pad(inputs, [(0, (-count) % BUCKET), (0, 0), (0, 0), (0, 0)])
+        step = tf.where(count <= LARGE_BATCH, BUCKET, LARGE_BATCH)
+        inputs = tf.pad(inputs, [(0, (-count) % step), (0, 0), (0, 0), (0, 0)])
         return self._compiled(inputs)[:count]
 
     def compute_output_spec(self, inputs):

@@ -6,14 +6,14 @@ as they are now, and the runner must use them only where they reproduce the plai
 
 from __future__ import annotations
 
-import itertools
+import logging
 
 import keras
 import numpy as np
 import pytest
 
 from app.graph import ModelGraph, thin_conv
-from app.graph.runner import GraphRunner
+
 
 def _config(kernel_size=3, strides=1, dilation_rate=1, padding="valid", use_bias=True, activation="relu"):
     return dict(kernel_size=kernel_size, strides=strides, dilation_rate=dilation_rate, padding=padding, use_bias=use_bias, activation=activation)
@@ -77,8 +77,9 @@ def test_the_rule_folds_a_max_pool_only_where_it_may(keras_models):
         traced = trace(model, call_layer=thin_conv.Rule())
         return [(layer.conv.name, layer.pool.name if layer.pool else None) for layer in traced.output_model.layers if isinstance(layer, thin_conv.ShiftedConv2D)]
 
-    def model(activation="relu", channels=1, pool=keras.layers.MaxPooling2D(2, name="pool")):
+    def model(activation="relu", channels=1, pool_size=2, pool_strides=None):
         inputs = keras.Input((12, 12, channels))
+        pool = keras.layers.MaxPooling2D(pool_size, strides=pool_strides, name="pool")
         x = pool(keras.layers.Conv2D(3, 3, activation=activation, name="conv")(inputs))
         return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(x)))
 
@@ -87,9 +88,18 @@ def test_the_rule_folds_a_max_pool_only_where_it_may(keras_models):
     assert fused_layers(model(activation=None)) == [("conv", "pool")]
     assert fused_layers(model(activation="tanh")) == [("conv", None)]
     assert fused_layers(model(channels=3)) == []
-    assert fused_layers(model(pool=keras.layers.MaxPooling2D(3, strides=2, name="pool"))) == [("conv", None)]
+    assert fused_layers(model(pool_size=3, pool_strides=2)) == [("conv", None)]
     assert not thin_conv.is_tiling_max_pool(keras.layers.MaxPooling2D(2, padding="same"))
     assert not thin_conv.is_tiling_max_pool(keras.layers.AveragePooling2D(2))
+
+
+def test_a_batch_over_64_is_padded_to_a_multiple_of_64_and_cut_back():
+    conv = keras.layers.Conv2D(3, 3, activation="relu")
+    x = np.random.default_rng(4).uniform(0, 1, (70, 9, 9, 1)).astype("float32")
+    want = keras.ops.convert_to_numpy(conv(x))
+    got = keras.ops.convert_to_numpy(thin_conv.ShiftedConv2D(conv)(x))
+    assert got.shape == want.shape == (70, 7, 7, 3)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_it_reads_the_layers_weights_at_every_call():
@@ -119,7 +129,7 @@ def test_only_plain_one_channel_convolutions_are_thin():
 
 
 def test_the_seed_models_batched_pass_uses_them_and_equals_keras(convnet, keras_models, mnist):
-    assert convnet.runner.fused_thin_convs
+    assert convnet.fuses_thin_convs
     images = (mnist[0][:37, ..., None] / 255.0).astype("float32")  # 37: padded to 40 for XLA
     expected = keras.ops.convert_to_numpy(keras_models["mnist-convnet"](images, training=False))
     got = convnet.probabilities(images)
@@ -132,15 +142,36 @@ def test_an_rgb_model_keeps_the_plain_graph():
     inputs = keras.Input((12, 12, 3))
     x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
     outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x))
-    assert not ModelGraph(keras.Model(inputs, outputs)).runner.fused_thin_convs
+    assert not ModelGraph(keras.Model(inputs, outputs)).fuses_thin_convs
 
 
-def test_a_fused_graph_that_disagrees_is_not_used(monkeypatch, keras_models):
+def test_a_fused_graph_that_disagrees_is_not_used(monkeypatch, keras_models, caplog):
     """The runner checks the fused graph against the plain one before using it."""
-    monkeypatch.setattr(thin_conv.ShiftedConv2D, "_shifted_sum", lambda self, x: self.conv(x) + 1.0)
-    graph = ModelGraph(keras_models["mnist-convnet"])
-    assert not graph.runner.fused_thin_convs
+    shifted_sum = thin_conv.ShiftedConv2D._shifted_sum
+    monkeypatch.setattr(thin_conv.ShiftedConv2D, "_shifted_sum", lambda self, x: shifted_sum(self, x) + 0.5)  # right shape, wrong values
+    with caplog.at_level(logging.WARNING, logger="convnet_vis.graph"):
+        graph = ModelGraph(keras_models["mnist-convnet"])
+        assert not graph.fuses_thin_convs
+    assert "does not reproduce" in caplog.text
     images = np.random.default_rng(2).uniform(0, 1, (4, 28, 28, 1)).astype("float32")
     expected = keras.ops.convert_to_numpy(keras_models["mnist-convnet"](images, training=False))
     np.testing.assert_allclose(graph.probabilities(images), expected, rtol=1e-4, atol=1e-6)
-    assert isinstance(graph.runner, GraphRunner)
+
+
+def test_a_fused_graph_that_fails_to_build_is_not_used(monkeypatch, keras_models, caplog):
+    """Whatever goes wrong while building it, the plain graph answers, and it is not tried again."""
+    calls = []
+
+    def broken(self, *args):
+        calls.append(1)
+        raise RuntimeError("broken on purpose")
+
+    monkeypatch.setattr(thin_conv.ShiftedConv2D, "__init__", broken)
+    graph = ModelGraph(keras_models["mnist-convnet"])
+    images = np.random.default_rng(2).uniform(0, 1, (8, 28, 28, 1)).astype("float32")
+    expected = keras.ops.convert_to_numpy(keras_models["mnist-convnet"](images, training=False))
+    with caplog.at_level(logging.WARNING, logger="convnet_vis.graph"):
+        np.testing.assert_allclose(graph.probabilities(images), expected, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(graph.probabilities(images), expected, rtol=1e-4, atol=1e-6)
+    assert not graph.fuses_thin_convs and len(calls) == 1
+    assert "broken on purpose" in caplog.text

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from app.graph import LayerOutput, xla
+from app.graph import LayerOutputFunction, xla
 from app.viz import gradients
 
 
@@ -70,12 +70,15 @@ def test_the_flat_call_answers_as_the_public_call_with_captured_variables():
 
 
 def test_a_layers_compiled_output_equals_its_output_in_the_full_run(convnet, branched, mnist):
-    """`layer_output` (Score-CAM's first pass) is `run`'s, for one layer: every layer, two models."""
+    """`layer_output` (Score-CAM's first pass) is `run`'s, for one layer: the first, a pooling, the
+    default Grad-CAM layer and the last of the seed model, every layer of a branched one."""
     images = (mnist[0][:3, ..., None] / 255.0).astype("float32")
-    for graph, batch in ((convnet, images), (branched, np.random.default_rng(0).uniform(0, 1, (2, *branched.input_shape)).astype("float32"))):
+    branched_batch = np.random.default_rng(0).uniform(0, 1, (2, *branched.input_shape)).astype("float32")
+    cases = ((convnet, images, ["conv1", "pool2", convnet.layers.default_gradcam_layer, "output"]), (branched, branched_batch, branched.layers.names))
+    for graph, batch, names in cases:
         result = graph.run(batch)
-        for name in graph.layers.names:
+        for name in names:
             feature, probabilities = graph.layer_output(name, batch)
             np.testing.assert_allclose(feature, graph.feature(result, name), rtol=1e-5, atol=1e-5, err_msg=name)
             np.testing.assert_allclose(probabilities, result["probabilities"], rtol=1e-5, atol=1e-6, err_msg=name)
-    assert _is_xla(convnet.functions.get(LayerOutput(convnet.layers.default_gradcam_layer), None))
+    assert _is_xla(convnet.functions.get(LayerOutputFunction(convnet.layers.default_gradcam_layer), None))
