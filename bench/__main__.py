@@ -43,10 +43,14 @@ def interleaved(cases: dict[str, Callable[[], object]], repeats: int, rounds: in
     shared VM's speed varies by a third from minute to minute here) then falls on every case
     alike, not on whichever ran during it, and the ratios between them stay fair."""
     samples: dict[str, list[float]] = {name: [] for name in cases}
+    names = list(cases)
     for round_index in range(rounds):
         share = repeats // rounds + (1 if round_index < repeats % rounds else 0)
-        for name, call in cases.items():
-            samples[name] += timed(call, share)
+        # each round starts one case later: no case always follows the same one (in-process
+        # cases leave this process's TensorFlow threads busy for a moment after them)
+        start = round_index % len(names)
+        for name in names[start:] + names[:start]:
+            samples[name] += timed(cases[name], share)
     return samples
 
 
@@ -137,11 +141,20 @@ def stdlib_post_timer(url: str, bodies: list[str]):
     counter = iter(range(10**9))
 
     def call():
-        connection.request("POST", path, body=bodies[next(counter) % len(bodies)], headers={"content-type": "application/json"})
-        response = connection.getresponse()
-        body = response.read()
+        body = bodies[next(counter) % len(bodies)]
+        try:
+            connection.request("POST", path, body=body, headers={"content-type": "application/json"})
+            response = connection.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # the server closed the kept-alive connection while other cases ran (uvicorn's
+            # keep-alive timeout is 5 s); httpx reconnects by itself. Each block's warm-up
+            # requests come first, so the new connection is not in the timed samples.
+            connection.close()
+            connection.request("POST", path, body=body, headers={"content-type": "application/json"})
+            response = connection.getresponse()
+        answer = response.read()
         if response.status != 200:
-            raise RuntimeError(f"{response.status}: {body[:300]!r}")
+            raise RuntimeError(f"{response.status}: {answer[:300]!r}")
 
     return call
 
