@@ -89,15 +89,16 @@ class ModelGraph:
         return self.runner.run(images)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        if len(images) < thin_conv.MIN_BATCH:
-            return self.runner.probabilities(images)
-        return self.runner.probabilities(images, self.functions.get(BatchedProbabilities(), self.runner.batched_probabilities))
+        return self.runner.probabilities(images, self._batched() if len(images) >= thin_conv.MIN_BATCH else None)
 
     @property
     def fuses_thin_convs(self) -> bool:
         """Whether batches of `thin_conv.MIN_BATCH` or more run the thin-convolution graph."""
-        batched = self.functions.get(BatchedProbabilities(), self.runner.batched_probabilities)
-        return batched is not self.runner.plain_probabilities
+        return self._batched() is not self.runner.plain_probabilities
+
+    def _batched(self):
+        """The batches' probabilities function, made on first use (`GraphRunner.batched_probabilities`)."""
+        return self.functions.get(BatchedProbabilities(), self.runner.batched_probabilities)
 
     def layer_output(self, name: str, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Layer `name`'s output and the class probabilities for a batch: `run`'s, for one layer,

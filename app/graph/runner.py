@@ -36,10 +36,7 @@ class GraphRunner:
         self.traced = traced
         signature = self._signature = [tf.TensorSpec((None, *traced.input_shape), tf.float32)]
         self._forward = tf.function(self._forward_impl, input_signature=signature)
-        head = traced.head
-        self.plain_probabilities = tf.function(
-            lambda images: probabilities_of(traced.output_model(images, training=False), head), input_signature=signature
-        )
+        self.plain_probabilities = self._probabilities_over(traced)
 
     def _forward_impl(self, images):
         traced = self.traced
@@ -48,6 +45,11 @@ class GraphRunner:
         probabilities = probabilities_of(output, traced.head)
         return {"features": features, "scores": scores, "probabilities": probabilities, "output": output}
 
+    def _probabilities_over(self, traced: TracedGraph):
+        """images -> class probabilities through `traced`'s output model (this model's head)."""
+        head = self.traced.head
+        return tf.function(lambda images: probabilities_of(traced.output_model(images, training=False), head), input_signature=self._signature)
+
     def batched_probabilities(self):
         """The probabilities function for batches of `thin_conv.MIN_BATCH` or more: over the
         thin-convolution graph when the model has a thin convolution and that graph reproduces
@@ -55,10 +57,8 @@ class GraphRunner:
         `ModelGraph` makes it on first use, among its compiled functions."""
         if not thin_conv.has_thin(self.traced):
             return self.plain_probabilities
-        head = self.traced.head
         try:
-            traced = trace(self.traced.model, self.traced.input_shape[:2], call_layer=thin_conv.Rule())
-            fused = tf.function(lambda images: probabilities_of(traced.output_model(images, training=False), head), input_signature=self._signature)
+            fused = self._probabilities_over(trace(self.traced.model, self.traced.input_shape[:2], call_layer=thin_conv.Rule()))
             probe = tf.random.stateless_uniform((thin_conv.MIN_BATCH, *self.traced.input_shape), seed=(0, 0))
             if np.allclose(fused(probe).numpy(), self.plain_probabilities(probe).numpy(), rtol=1e-4, atol=1e-6):
                 return fused
@@ -75,7 +75,8 @@ class GraphRunner:
     def probabilities(self, images: np.ndarray, function=None) -> np.ndarray:
         """Class probabilities only, for batched methods that need no layer outputs; through
         `function` (`batched_probabilities`' answer) when given."""
-        return (function or self.plain_probabilities)(tf.convert_to_tensor(images, tf.float32)).numpy()
+        function = self.plain_probabilities if function is None else function
+        return function(tf.convert_to_tensor(images, tf.float32)).numpy()
 
     def layer_output_function(self, index: int, layers: int):
         """A compiled function: images -> (the output at `all_outputs` index `index`, the class

@@ -20,7 +20,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from app.graph.trace import TracedGraph
+from app.graph.trace import TracedGraph, call_as_is
 
 BUCKET, LARGE_BATCH = 8, 64
 # Under 4 images the fused layer's own launch costs more than it saves (course convnet, in process:
@@ -143,4 +143,4 @@ class Rule:
             conv, conv_input = self._thin_outputs[id(args[0])]
             if _commutes_with_max(conv.activation):
                 return ShiftedConv2D(conv, layer)(conv_input)
-        return layer(*args, **kwargs)
+        return call_as_is(layer, args, kwargs)
