@@ -11,6 +11,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -27,30 +28,50 @@ import numpy as np
 from bench.server import PROJECT_ROOT, running_server
 
 
-def timed(call: Callable[[], object], repeats: int, warmup: int = 3) -> list[float]:
-    for _ in range(warmup):
+def timed(
+    call: Callable[[], object], repeats: int, warmup: int = 3, settle: float = 0.0, waits: list[float] | None = None
+) -> list[float]:
+    """`repeats` timed calls after `warmup` untimed ones, and untimed ones for `settle` seconds.
+    With `waits`, each call's time minus this thread's CPU time in it is added there: for an HTTP
+    call, the time the client waited for the server's answer, without the client's own work."""
+    started = time.perf_counter()
+    done = 0
+    while done < warmup or time.perf_counter() - started < settle:
         call()
+        done += 1
     samples = []
     for _ in range(repeats):
+        cpu = time.thread_time()
         started = time.perf_counter()
         call()
-        samples.append((time.perf_counter() - started) * 1000)
+        elapsed = time.perf_counter() - started
+        samples.append(elapsed * 1000)
+        if waits is not None:
+            waits.append((elapsed - (time.thread_time() - cpu)) * 1000)
     return samples
 
 
-def interleaved(cases: dict[str, Callable[[], object]], repeats: int, rounds: int = 5) -> dict[str, list[float]]:
+# A block's first requests are slower when the server sat idle before it, as it does while an
+# in-process case runs: after 50 in-process Grad-CAMs, the first request took 3.65 ms, the tenth
+# 2.10 ms, and from about the fifteenth on they took their usual 2.0 ms (medians over 40 rounds).
+SETTLE_SECONDS = 0.05
+
+
+def interleaved(
+    cases: dict[str, Callable[[], object]], repeats: int, rounds: int = 5, waits: dict[str, list[float]] | None = None
+) -> dict[str, list[float]]:
     """`timed` for several cases taking turns, `rounds` blocks each: a slow spell of the machine (a
     shared VM's speed varies by a third from minute to minute here) then falls on every case
-    alike, not on whichever ran during it, and the ratios between them stay fair."""
+    alike, not on whichever ran during it, and the ratios between them stay fair. Each block
+    starts with `SETTLE_SECONDS` of untimed calls, and each round takes the cases in its own
+    (seeded) order, so that no case always follows the same one. `waits` (case name -> list)
+    collects `timed`'s waits for those cases."""
     samples: dict[str, list[float]] = {name: [] for name in cases}
-    names = list(cases)
+    order = random.Random(0)
     for round_index in range(rounds):
         share = repeats // rounds + (1 if round_index < repeats % rounds else 0)
-        # each round starts one case later: no case always follows the same one (in-process
-        # cases leave this process's TensorFlow threads busy for a moment after them)
-        start = round_index % len(names)
-        for name in names[start:] + names[:start]:
-            samples[name] += timed(cases[name], share)
+        for name in order.sample(list(cases), len(cases)):
+            samples[name] += timed(cases[name], share, settle=SETTLE_SECONDS, waits=(waits or {}).get(name))
     return samples
 
 
@@ -132,25 +153,27 @@ def post_timer(client: httpx.Client, url: str, bodies: list[str]):
     return call
 
 
-def stdlib_post_timer(url: str, bodies: list[str]):
+def stdlib_timer(url: str, bodies: list[str] | None):
     """`post_timer` with the standard library's `http.client` on one kept-alive connection: the
-    same requests and answers, without httpx's own ~0.5 ms a request on the client's side."""
+    same requests and answers, without httpx's own ~0.5 ms a request on the client's side. With
+    `bodies=None`, a GET."""
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     counter = iter(range(10**9))
+    method, headers = ("GET", {}) if bodies is None else ("POST", {"content-type": "application/json"})
 
     def call():
-        body = bodies[next(counter) % len(bodies)]
+        body = None if bodies is None else bodies[next(counter) % len(bodies)]
         try:
-            connection.request("POST", path, body=body, headers={"content-type": "application/json"})
+            connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
         except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
             # the server closed the kept-alive connection while other cases ran (uvicorn's
             # keep-alive timeout is 5 s); httpx reconnects by itself. Each block's warm-up
             # requests come first, so the new connection is not in the timed samples.
             connection.close()
-            connection.request("POST", path, body=body, headers={"content-type": "application/json"})
+            connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
         answer = response.read()
         if response.status != 200:
@@ -195,17 +218,27 @@ def bench_gradcam(url: str, model_id: str, repeats: int, report: Report) -> None
             "gradcam HTTP (default layer, top class)": post_timer(client, gradcam_url, bodies),
             "gradcam HTTP, fields=heatmap": post_timer(client, f"{gradcam_url}?fields=heatmap", bodies),
             "gradcam++ HTTP": post_timer(client, f"{gradcam_url}?method=gradcam%2B%2B", bodies),
-            "gradcam HTTP, http.client (default)": stdlib_post_timer(gradcam_url, bodies),
-            "gradcam HTTP, http.client, fields=heatmap": stdlib_post_timer(f"{gradcam_url}?fields=heatmap", bodies),
+            "gradcam HTTP, http.client (default)": stdlib_timer(gradcam_url, bodies),
+            "gradcam HTTP, http.client, fields=heatmap": stdlib_timer(f"{gradcam_url}?fields=heatmap", bodies),
             "baseline: keras.io Grad-CAM (in-process)": keras_io_gradcam,
             "gradcam method (in-process, compiled)": lambda: gradcam.attribute(graph, image, None, gradcam.Options(layer=layer)),
+            # what each client's round trip costs with no work in it: the floor under its rows
+            "floor: GET /api/health, httpx": lambda: client.get(f"{url}/api/health").raise_for_status(),
+            "floor: GET /api/health, http.client": stdlib_timer(f"{url}/api/health", None),
         }
-        for name, samples in interleaved(cases, repeats).items():
+        http_cases = [name for name in cases if "HTTP" in name]
+        waits: dict[str, list[float]] = {name: [] for name in http_cases}
+        for name, samples in interleaved(cases, repeats, rounds=20, waits=waits).items():
             report.add(name, samples)
+        # the same requests less the client's own CPU time: the server's answer, whichever client
+        for name in http_cases:
+            report.add(f"{name}, waiting", waits[name])
     report.ratio("gradcam HTTP (default layer, top class)", "baseline: keras.io Grad-CAM (in-process)", "[target <= 0.2]")
     report.ratio("gradcam HTTP, fields=heatmap", "baseline: keras.io Grad-CAM (in-process)", "[target <= 0.2]")
     report.ratio("gradcam HTTP, http.client (default)", "baseline: keras.io Grad-CAM (in-process)", "[target <= 0.2]")
     report.ratio("gradcam HTTP, http.client, fields=heatmap", "baseline: keras.io Grad-CAM (in-process)", "[target <= 0.2]")
+    report.ratio("gradcam HTTP (default layer, top class), waiting", "baseline: keras.io Grad-CAM (in-process)", "[the server's part]")
+    report.ratio("gradcam HTTP, fields=heatmap, waiting", "baseline: keras.io Grad-CAM (in-process)", "[the server's part]")
     report.ratio("gradcam method (in-process, compiled)", "baseline: keras.io Grad-CAM (in-process)", "[like for like]")
 
 
