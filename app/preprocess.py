@@ -16,7 +16,7 @@ from PIL import Image
 from app.digits import WORK_SIDE, DigitNormalisation, digit_field, normalise, resize_plane, to_gray
 from app.errors import InvalidOption
 
-__all__ = ["PreprocessMode", "Prepared", "field_to_input", "prepare", "prepare_explained", "resize_to", "resolve_mode", "shrink_factor", "digit_field", "to_gray"]
+__all__ = ["PreprocessMode", "Prepared", "field_to_input", "prepare", "resize_to", "resolve_mode", "shrink_factor", "digit_field", "to_gray"]
 
 
 class PreprocessMode(str, Enum):
@@ -84,19 +84,6 @@ class Prepared:
     original_size: tuple[int, int] | None = None  # (height, width) of a file reduced when decoded
 
 
-def prepare(
-    image: np.ndarray,
-    mode: PreprocessMode,
-    input_shape: tuple[int, int, int],
-    input_range: tuple[float, float],
-    *,
-    from_file: bool,
-    digits_model: bool,
-) -> np.ndarray:
-    """`[H, W, C]` in `[0, 1]` -> the exact array the model sees, in its own input range."""
-    return prepare_explained(image, mode, input_shape, input_range, from_file=from_file, digits_model=digits_model).array
-
-
 def field_to_input(field: np.ndarray, input_shape: tuple[int, int, int], input_range: tuple[float, float]) -> np.ndarray:
     """A 28x28 digit field in [0, 1] -> the model's input (its size, channels and value range)."""
     return _to_input(field[..., None], input_shape, input_range)
@@ -109,7 +96,7 @@ def _to_input(image: np.ndarray, input_shape: tuple[int, int, int], input_range:
     return (resize_to(image, height, width, channels) * (high - low) + low).astype(np.float32)
 
 
-def prepare_explained(
+def prepare(
     image: np.ndarray,
     mode: PreprocessMode,
     input_shape: tuple[int, int, int],
@@ -118,7 +105,8 @@ def prepare_explained(
     from_file: bool,
     digits_model: bool,
 ) -> Prepared:
-    """`prepare`, keeping the digit normalisation so a response can say what it did."""
+    """`[H, W, C]` in `[0, 1]` -> the exact array the model sees, in its own input range, with the
+    digit normalisation, so a response can say what it did."""
     mode = resolve_mode(mode, from_file=from_file, digits_model=digits_model)
     if mode is PreprocessMode.digit:
         digit = normalise(image)

@@ -92,16 +92,18 @@ def test_batched_frames_keep_their_own_options(batching_client, mnist):
 
 def test_a_lone_client_does_not_wait_for_a_batch():
     """Nobody to batch with: an hour-long window does not delay a lone client's item; with two
-    clients the window holds and their items go together."""
+    clients the window holds until their items fill a batch, and they go together."""
     from app.services.micro_batch import MicroBatcher
 
     async def scenario():
-        batcher = MicroBatcher(lambda key, items: [item * 10 for item in items], wait_seconds=3600, max_batch=16)
+        batcher = MicroBatcher(lambda key, items: [item * 10 for item in items], wait_seconds=3600, max_batch=2)
         batcher.joined("m")
         assert await asyncio.wait_for(batcher.submit("m", 1), timeout=10) == 10
         batcher.joined("m")
-        batcher._wait = 0.2
-        assert await asyncio.gather(batcher.submit("m", 2), batcher.submit("m", 3)) == [20, 30]
+        first = asyncio.ensure_future(batcher.submit("m", 2))
+        await asyncio.sleep(0.2)
+        assert not first.done()  # held for the other client's item
+        assert await asyncio.wait_for(asyncio.gather(first, batcher.submit("m", 3)), timeout=10) == [20, 30]
         batcher.left("m")
         assert await asyncio.wait_for(batcher.submit("m", 4), timeout=10) == 40
         return list(batcher.batch_sizes)

@@ -65,7 +65,7 @@ def test_blank_input_gives_blank_field():
 
 def test_prepare_maps_to_the_model_input_range():
     image = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4, 1)
-    out = prepare(image, PreprocessMode.none, (3, 4, 3), (-1.0, 1.0), from_file=False, digits_model=False)
+    out = prepare(image, PreprocessMode.none, (3, 4, 3), (-1.0, 1.0), from_file=False, digits_model=False).array
     assert out.shape == (3, 4, 3)
     np.testing.assert_allclose(out[..., 2], image[..., 0] * 2 - 1, atol=1e-6)
 

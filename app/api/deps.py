@@ -21,7 +21,7 @@ from app.errors import Busy
 from app.executors import Executors, NeedsDecodePool
 from app.inputs import ImageInput, decode_image, parse_body, read_body
 from app.jobs import JobLimiter
-from app.preprocess import Prepared, PreprocessMode, prepare_explained, resolve_mode, shrink_factor
+from app.preprocess import Prepared, PreprocessMode, prepare, resolve_mode, shrink_factor
 from app.registry import ModelRegistry, ServedModel
 from app.schemas import ErrorResponse
 from app.services.dataset import DatasetViews
@@ -171,7 +171,7 @@ def prepared_input_for(
     image, original_size = received_image(
         received, settings, lambda width, height: shrink_factor(mode, width, height, shape), decode_pool
     )
-    prepared = prepare_explained(image, mode, shape, served.card.input_range, from_file=received.from_file, digits_model=digits_model)
+    prepared = prepare(image, mode, shape, served.card.input_range, from_file=received.from_file, digits_model=digits_model)
     prepared.original_size = original_size
     return prepared
 
@@ -218,20 +218,20 @@ async def run_with_input(
     image file is decoded on the decode pool first."""
     body = await read_body(request, settings)
 
-    def prepare(decode_pool: bool) -> np.ndarray:
+    def model_input(decode_pool: bool) -> np.ndarray:
         return prepared_input_for(served, parse_body(body, settings), mode, settings, decode_pool).array
 
     if not body.heavy:
-        light = lambda: work(prepare(False))  # noqa: E731
+        light = lambda: work(model_input(False))  # noqa: E731
         try:
             return await (limiter.run(light) if limiter is not None else executors.quick(key, light))
         except NeedsDecodePool:  # JSON with a big image file in it
             pass
         except Busy:  # no slot: a malformed body still gets its own 4xx, which says what to fix
-            await executors.run(False, prepare)
+            await executors.run(False, model_input)
             raise
-    model_input = await executors.run(True, prepare)
-    return await (limiter.run(work, model_input) if limiter is not None else run_in_threadpool(work, model_input))
+    decoded = await executors.run(True, model_input)
+    return await (limiter.run(work, decoded) if limiter is not None else run_in_threadpool(work, decoded))
 
 
 IMAGE_BODY = {
