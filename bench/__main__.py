@@ -33,7 +33,7 @@ def timed(
 ) -> list[float]:
     """`repeats` timed calls after `warmup` untimed ones, and untimed ones for `settle` seconds.
     With `waits`, each call's time minus this thread's CPU time in it is added there: for an HTTP
-    call, the time the client waited for the server's answer, without the client's own work."""
+    call, the server, the loopback and any wait for a core, without the client's own work."""
     started = time.perf_counter()
     done = 0
     while done < warmup or time.perf_counter() - started < settle:
@@ -157,8 +157,8 @@ def post_timer(client: httpx.Client, url: str, bodies: list[str]):
 
 def stdlib_timer(url: str, bodies: list[str] | None):
     """`post_timer` with the standard library's `http.client` on one kept-alive connection: the
-    same requests and answers, without httpx's own ~0.5 ms a request on the client's side. With
-    `bodies=None`, a GET."""
+    same requests and answers, with a third of httpx's own CPU time a request on the client's side
+    (the `floor` rows). With `bodies=None`, a GET."""
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -216,26 +216,27 @@ def bench_gradcam(url: str, model_id: str, repeats: int, report: Report) -> None
 
     image = digits[0][..., None]
     with httpx.Client(timeout=60) as client:
-        cases = {
+        requests = {
             "gradcam HTTP (default layer, top class)": post_timer(client, gradcam_url, bodies),
             "gradcam HTTP, fields=heatmap": post_timer(client, f"{gradcam_url}?fields=heatmap", bodies),
             "gradcam++ HTTP": post_timer(client, f"{gradcam_url}?method=gradcam%2B%2B", bodies),
             "gradcam HTTP, http.client (default)": stdlib_timer(gradcam_url, bodies),
             "gradcam HTTP, http.client, fields=heatmap": stdlib_timer(f"{gradcam_url}?fields=heatmap", bodies),
-            "baseline: keras.io Grad-CAM (in-process)": keras_io_gradcam,
-            "gradcam method (in-process, compiled)": lambda: gradcam.attribute(graph, image, None, gradcam.Options(layer=layer)),
             # what each client's round trip costs with no work in it: the floor under its rows
             "floor: GET /api/health, httpx": lambda: client.get(f"{url}/api/health").raise_for_status(),
             "floor: GET /api/health, http.client": stdlib_timer(f"{url}/api/health", None),
         }
-        http_cases = [name for name in cases if "in-process" not in name]
-        waits: dict[str, list[float]] = {name: [] for name in http_cases}
-        for name, samples in interleaved(cases, repeats, rounds=20, waits=waits).items():
-            report.add(name, samples)
-        # the same requests less the client thread's CPU time: the server, the loopback and any
+        in_process = {
+            "baseline: keras.io Grad-CAM (in-process)": keras_io_gradcam,
+            "gradcam method (in-process, compiled)": lambda: gradcam.attribute(graph, image, None, gradcam.Options(layer=layer)),
+        }
+        # each request's time less the client thread's CPU time: the server, the loopback and any
         # wait for a core (2 cores here), without the client's own work; the floor rows' waits
         # are that share for an answer with no work in it
-        for name in http_cases:
+        waits: dict[str, list[float]] = {name: [] for name in requests}
+        for name, samples in interleaved({**requests, **in_process}, repeats, rounds=20, waits=waits).items():
+            report.add(name, samples)
+        for name in requests:
             report.add(f"{name}, waiting", waits[name])
     report.ratio("gradcam HTTP (default layer, top class)", "baseline: keras.io Grad-CAM (in-process)", "[target <= 0.2]")
     report.ratio("gradcam HTTP, fields=heatmap", "baseline: keras.io Grad-CAM (in-process)", "[target <= 0.2]")

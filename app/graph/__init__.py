@@ -89,7 +89,9 @@ class ModelGraph:
         return self.runner.run(images)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        return self.runner.probabilities(images, self._batched() if len(images) >= thin_conv.MIN_BATCH else None)
+        """Class probabilities only; batches of `thin_conv.MIN_BATCH` or more through the batched graph."""
+        function = self._batched() if len(images) >= thin_conv.MIN_BATCH else self.runner.plain_probabilities
+        return function(tf.convert_to_tensor(images, tf.float32)).numpy()
 
     @property
     def fuses_thin_convs(self) -> bool:

@@ -72,11 +72,10 @@ class GraphRunner:
         result = self._forward(tf.convert_to_tensor(images, tf.float32))
         return keras.tree.map_structure(lambda t: t.numpy(), result)
 
-    def probabilities(self, images: np.ndarray, function=None) -> np.ndarray:
-        """Class probabilities only, for batched methods that need no layer outputs; through
-        `function` (`batched_probabilities`' answer) when given."""
-        function = self.plain_probabilities if function is None else function
-        return function(tf.convert_to_tensor(images, tf.float32)).numpy()
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities only, through the plain graph (`ModelGraph.probabilities` picks the
+        batched one for big batches)."""
+        return self.plain_probabilities(tf.convert_to_tensor(images, tf.float32)).numpy()
 
     def layer_output_function(self, index: int, layers: int):
         """A compiled function: images -> (the output at `all_outputs` index `index`, the class
