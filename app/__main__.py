@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     from app.shutdown import FORCE_EXIT_SECONDS
     from app.ws_protocol import IMPORT_PATH
 
+    settings = Settings()
     uvicorn.run(
         "app.main:app",
         host=args.host,
@@ -59,9 +60,11 @@ def main(argv: list[str] | None = None) -> None:
         # Activation frames are base64 floats that barely compress: deflate costs more than it saves.
         ws_per_message_deflate=False,
         ws=IMPORT_PATH,
+        # A live message over the app's limit is refused by uvicorn before it is buffered (close 1009).
+        ws_max_size=settings.live_max_message_bytes,
         # The app stops long jobs after the grace period (app/shutdown.py); uvicorn cancels whatever
         # request is left a moment later, and the process exits by FORCE_EXIT_SECONDS at the latest.
-        timeout_graceful_shutdown=Settings().shutdown_grace_seconds + FORCE_EXIT_SECONDS / 2,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds + FORCE_EXIT_SECONDS / 2,
     )
 
 

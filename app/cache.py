@@ -10,6 +10,11 @@ removed, and recomputed by the caller; it never reaches memory. A write that fai
 read-only disk) removes its partial `.tmp` file, costs speed, never a request, and is logged once
 per cache. Temporary files left by a process that died while writing are removed when the cache
 is opened, once old enough not to be another worker's write in progress.
+
+The folder is bounded by size (`max_bytes`, `CONVNET_VIS_CACHE_MAX_BYTES` for the filter
+patterns): after each write, the entries used least recently (by modification time: a disk hit
+touches its file) are removed until the folder is under the bound. Several workers may trim at
+once: a file that another one removed first is skipped, and a reader whose file vanished has a miss.
 """
 
 from __future__ import annotations
@@ -49,9 +54,11 @@ def matches(arrays: dict[str, np.ndarray], expect: Expectation | None) -> bool:
 
 
 class ArrayCache:
-    def __init__(self, folder: Path, capacity: int = 64) -> None:
+    def __init__(self, folder: Path, capacity: int = 64, max_bytes: int | None = None) -> None:
         self.folder = Path(folder)
         self.capacity = capacity
+        self.max_bytes = max_bytes  # None: the folder is not bounded
+        self.removed = 0  # entries removed to stay under max_bytes
         self._memory: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
         self._write_failure_logged = False
@@ -88,6 +95,11 @@ class ArrayCache:
             found = {name: list(values.shape) for name, values in arrays.items()}
             self._discard(path, f"holds {found}, expected {expect}")
             return None
+        if self.max_bytes is not None:
+            try:
+                os.utime(path)  # used now: the last to be trimmed
+            except OSError:
+                pass
         self._remember(key, arrays)
         return arrays
 
@@ -100,6 +112,7 @@ class ArrayCache:
             with os.fdopen(handle, "wb") as stream:
                 np.savez(stream, **arrays)
             os.replace(temporary, self._path(key))
+            self._trim()
         except OSError as exc:  # a read-only or full disk costs speed, never a failed request
             if temporary is not None:
                 try:
@@ -109,6 +122,35 @@ class ArrayCache:
             if not self._write_failure_logged:
                 self._write_failure_logged = True
                 log.warning("cannot write the cache in %s (%s); results are kept in memory only", self.folder, exc)
+
+    def disk_bytes(self) -> int:
+        return sum(size for _, size, _ in self._entries())
+
+    def _entries(self) -> list[tuple[float, int, Path]]:
+        """(mtime, size, path) of every entry on disk; files that vanish meanwhile are left out."""
+        entries = []
+        for path in self.folder.glob("*.npz"):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            entries.append((stat.st_mtime, stat.st_size, path))
+        return entries
+
+    def _trim(self) -> None:
+        if self.max_bytes is None:
+            return
+        entries = sorted(self._entries())
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in entries[:-1]:  # the newest (just written) stays
+            if total <= self.max_bytes:
+                break
+            try:
+                path.unlink()
+                self.removed += 1
+            except FileNotFoundError:
+                pass  # another worker removed it first
+            total -= size
 
     def _discard(self, path: Path, why: str) -> None:
         log.warning("cache entry %s is %s: removed, it will be recomputed", path.name, why)

@@ -7,6 +7,7 @@
     +-- InvalidOption     422  an option or pixel array that cannot be used
     +-- Busy              503  too many long jobs at once, or shutting down; comes with Retry-After
     +-- NotReady          503  no model is served (GET /api/ready)
+    +-- ClientGone        499  the client closed the connection before the long job ended (nobody reads it)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "InvalidOption",
     "Busy",
     "NotReady",
+    "ClientGone",
     "register_error_handlers",
 ]
 
@@ -63,6 +65,10 @@ class Busy(VisualizerError):
 
 class NotReady(VisualizerError):
     status_code = 503
+
+
+class ClientGone(VisualizerError):
+    status_code = 499  # nginx's "client closed request": logged, never read
 
 
 def _describe_validation_error(error: dict) -> str:

@@ -6,11 +6,11 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app.api import analysis, dataset, explain, filters, lessons, live, models, read
+from app.api import analysis, dataset, explain, filters, lessons, live, metrics, models, read
 from app.cache import ArrayCache
 from app.config import PROJECT_ROOT, Settings
 from app.docs import add_docs
@@ -70,8 +70,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.filter_patterns = FilterPatterns(ArrayCache(settings.cache_dir / "filters"))
+    app.state.filter_patterns = FilterPatterns(ArrayCache(settings.cache_dir / "filters", max_bytes=settings.cache_max_bytes))
     app.state.dataset_views = DatasetViews(ReferenceStore(), ArrayCache(settings.cache_dir / "dataset"))
+    metrics.install(app)
     app.add_middleware(SecurityMiddleware, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins)
     register_error_handlers(app)
     # Routes are matched in order: the explanations first, as a drawing's Grad-CAM is the answer
@@ -84,11 +85,18 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.include_router(filters.router)
     app.include_router(dataset.router)
     app.include_router(lessons.router)
+    app.include_router(metrics.router)
 
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     templates = Jinja2Templates(directory=PROJECT_ROOT / "templates")
 
     add_docs(app)
+
+    @app.get("/sw.js", include_in_schema=False)
+    def service_worker():
+        """The page's service worker, served from the root so that it may keep the page itself
+        (static/js/sw.js: a reload works offline)."""
+        return FileResponse(PROJECT_ROOT / "static" / "js" / "sw.js", media_type="text/javascript", headers={"cache-control": "no-cache"})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request):

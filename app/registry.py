@@ -118,17 +118,35 @@ def serve_model(model, card: ModelCard, path: Path, file_hash: str) -> ServedMod
     return ServedModel(card=card, graph=graph, path=path, file_hash=file_hash)
 
 
+NOT_VALID = "not a valid "  # how the reason of a damaged file begins
+REASON_CHARS = 200  # a skipped model's reason is one line of at most this many characters
+
+
 def why_not_loaded(path: Path, exc: Exception) -> str:
-    """What is wrong with a model file, in words (Keras calls a truncated .keras "File not found")."""
+    """What is wrong with a model file, as one line a user can act on (Keras calls a truncated
+    .keras "File not found", and its deserialization errors run to pages of config and server
+    paths: those stay in the server log, where the registry writes the traceback)."""
     damaged = "truncated or corrupt; copy or save the model again"
     if path.suffix == ".keras" and (not zipfile.is_zipfile(path) or isinstance(exc, (zipfile.BadZipFile, zlib.error, EOFError))):
-        return f"not a valid .keras archive ({damaged})"
+        return f"{NOT_VALID}.keras archive ({damaged})"
     if path.suffix == ".h5":
         import h5py
 
         if not h5py.is_hdf5(path):
-            return f"not a valid HDF5 .h5 file ({damaged})"
-    return f"{type(exc).__name__}: {exc}"
+            return f"{NOT_VALID}HDF5 .h5 file ({damaged})"
+    text = str(exc)
+    custom = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
+    if custom:
+        return (f"uses the custom layer or function {custom.group(1)!r}, which this server cannot build: "
+                "save the model with Keras's own layers only (details in the server log)")
+    if "Lambda" in text and "safe_mode" in text:
+        return ("has a Lambda layer (Python code run at loading), refused by default: if you trust this file, "
+                "start the server with CONVNET_VIS_UNSAFE_MODEL_LOADING=1")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    first = re.sub(r"(?:[A-Za-z]:)?[/\\][^\s'\",:;()]*[/\\]([^/\\\s'\",:;()]+)", r"\1", first)  # paths -> file names
+    if len(first) > REASON_CHARS - 60:
+        first = first[: REASON_CHARS - 61] + "…"
+    return f"{type(exc).__name__}: {first} (details in the server log)" if first else f"{type(exc).__name__} (details in the server log)"
 
 
 class ModelRegistry:
@@ -147,9 +165,13 @@ class ModelRegistry:
         for path in sorted(p for p in folder.iterdir() if p.suffix in MODEL_SUFFIXES):
             try:
                 served = load_served_model(path, safe_mode=not settings.unsafe_model_loading)
+                served.graph.functions.limit = settings.max_compiled_functions
             except Exception as exc:  # any broken file is skipped, the others are served
-                registry.skipped[path.name] = why_not_loaded(path, exc)
-                log.error("skipping %s: %s", path, registry.skipped[path.name])
+                reason = registry.skipped[path.name] = why_not_loaded(path, exc)
+                # the traceback for the operator, unless the file is plainly damaged (Keras's own
+                # words for that, "File not found", would mislead)
+                traceback = None if reason.startswith(NOT_VALID) else exc
+                log.error("skipping %s: %s", path, reason, exc_info=traceback)
                 continue
             if served.id in registry._models:
                 registry.skipped[path.name] = f"duplicate model id {served.id!r}"

@@ -82,7 +82,10 @@ class ReceptiveFieldOut(BaseModel):
 class LayerInfo(BaseModel):
     name: str = Field(description="Keras name; `outer/inner` for a layer inside a nested model")
     class_name: str
-    kind: str = Field(description="conv, pool, global_pool, dense, flatten, merge, normalization, activation, regularization, model or other")
+    kind: str = Field(
+        description="conv, pool, global_pool, dense, flatten, reshape, padding, merge, normalization, activation, "
+        "regularization, model or other"
+    )
     spatial: bool = Field(description="whether the output is an [h, w, c] feature map")
     active_at_inference: bool = Field(
         description="false for dropout, noise and data-augmentation layers: they pass their input through when predicting"
@@ -98,9 +101,40 @@ class LayerInfo(BaseModel):
     is_container: bool = Field(False, description="a nested model, listed after its own layers")
 
 
+class BrowserSupport(BaseModel):
+    """Whether the page computes this model's live view itself (docs/api.md, "The page's engine")."""
+
+    supported: bool = Field(description="the page runs the forward pass in the browser; else the server does")
+    reason: str = Field(description="why not (the first layer or limit that stops it), or that every layer runs")
+    multiply_adds: int = Field(description="multiply-adds of one forward pass (0 when a layer is not supported)")
+    weight_bytes: int = Field(description="bytes of the page's weights download (float32)")
+
+
 class ModelDetail(ModelSummary):
     layers: list[LayerInfo]
     default_gradcam_layer: str | None
+    browser: BrowserSupport
+
+
+class PageLayer(BaseModel):
+    name: str
+    kind: str = Field(description="the page's module that computes it: static/js/engine/<kind>.js")
+    class_name: str
+    inbound: list[str] = Field(description='the layers it reads, in order, repeats kept; "input" is the model input')
+    output_shape: list[int]
+    config: dict = Field(description="what the computation needs: strides, padding, activation, ...")
+    weights: dict[str, dict] = Field(description='{weight name: {"offset": bytes into the download, "shape": [...]}}')
+
+
+class PageGraph(BrowserSupport):
+    """The model as the page's engine runs it; the weights are one download beside it."""
+
+    input_shape: list[int]
+    input_range: list[float]
+    head: str
+    weights_url: str = Field(description="GET it once: little-endian float32, every weight at its offset")
+    weights_etag: str = Field(description="the download's ETag: the page asks again with If-None-Match")
+    layers: list[PageLayer]
 
 
 class MethodInfo(BaseModel):
@@ -355,3 +389,13 @@ class PlacementResponse(PredictResponse):
     layer: str
     point: list[float] = Field(description="[x, y] on the map")
     neighbors: list[int] = Field(description="reference indices whose map positions placed it")
+    nearest: list[Neighbour] | None = Field(None, description="with ?nearest=k: the k nearest reference images in the map's layer")
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler):
+        """`nearest` appears only when asked for (and `preprocessing` as in every prediction)."""
+        data = handler(self)
+        for key in ("preprocessing", "nearest"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data

@@ -11,8 +11,9 @@ channel, and the headers that keep the page to itself.
   others get 403 before the socket opens. Clients that send no Origin are not browsers, and pass.
 - Headers on every HTTP response: `X-Content-Type-Options: nosniff`, `Referrer-Policy:
   no-referrer`, `X-Frame-Options: DENY`, and a Content-Security-Policy: the page's and the
-  docs' own (below, set by their routes), otherwise `default-src 'none'` (API answers are data,
-  never documents). None of them may be framed (`frame-ancestors 'none'`).
+  docs' own (below, set by their routes), the page's scripts' (`SCRIPT_POLICY`: a worker keeps
+  the policy of its own script), otherwise `default-src 'none'` (API answers are data, never
+  documents). None of them may be framed (`frame-ancestors 'none'`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+# The page's scripts also start workers (the engine's Web Worker, the service worker), and a
+# worker is bound by the policy its own script came with: they import the page's own modules and
+# fetch its own API, nothing else.
+SCRIPT_POLICY = "default-src 'none'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'"
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 _DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 
@@ -114,7 +119,8 @@ class SecurityMiddleware:
                 response_headers.setdefault("x-content-type-options", "nosniff")
                 response_headers.setdefault("referrer-policy", "no-referrer")
                 response_headers.setdefault("x-frame-options", "DENY")
-                response_headers.setdefault("content-security-policy", API_POLICY)
+                script = scope["path"].startswith("/static/js/") or scope["path"] == "/sw.js"
+                response_headers.setdefault("content-security-policy", SCRIPT_POLICY if script else API_POLICY)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -1,7 +1,7 @@
 """Load, memory and a class: `python -m bench.load [--clients 16] [--seconds 60]`,
 `python -m bench.load memory [--requests 10000]` and
-`python -m bench.load students [--max-clients 128] [--workers 1 2] [--compare] [--step-seconds 10]`
-(students on the live channel: see bench/students.py).
+`python -m bench.load students [--page live engine] [--max-clients N] [--workers 1 2] [--compare] [--step-seconds 10]`
+(a class drawing: on the live channel, or with the view computed in the browser: see bench/students.py).
 
 Load: concurrent clients loop over a mix of endpoints against the real server for a fixed time
 (bounded in count and time, loopback only). It reports every endpoint's p50/p95/p99, the
@@ -136,7 +136,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--requests", type=int, default=10_000)
-    parser.add_argument("--max-clients", type=int, default=128, help="students: the largest class tried")
+    parser.add_argument("--max-clients", type=int, default=None, help="students: the largest class tried (default 128 on the live page, 200 on the engine page)")
+    parser.add_argument("--page", nargs="+", choices=["live", "engine"], default=["live"],
+                        help="students: the page simulated: live (a frame per pen move on the live channel), engine (the view computed in the browser: pen-up requests only); both side by side")
+    parser.add_argument("--pen-up", nargs="+", choices=["pair", "one"], default=["pair"],
+                        help="students, engine page: at pen-up, place + neighbors (pair) or place?nearest=8 alone (one, as static/js/mapcard.js since the engine); both: each measured")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="students: server worker counts to measure")
     parser.add_argument("--compare", action="store_true", help="students: also measure with micro-batching off")
     parser.add_argument("--step-seconds", type=float, default=10, help="students: seconds measured per class size")
@@ -144,7 +148,7 @@ def main() -> None:
     if args.mode == "students":
         from bench.students import students
 
-        students(args.max_clients, args.workers, args.compare, args.step_seconds)
+        students(args.max_clients, args.workers, args.compare, args.step_seconds, tuple(dict.fromkeys(args.page)), tuple(dict.fromkeys(args.pen_up)))
     elif args.mode == "memory":
         memory(args.requests)
     else:

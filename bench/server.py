@@ -39,8 +39,10 @@ def free_port() -> int:
 class Server:
     """One `python -m app serve` process on a loopback port (start, wait until healthy, stop)."""
 
-    def __init__(self, models_dir: Path | None = None, workers: int = 1, env: dict | None = None, cache: str | None = None) -> None:
-        self.port = free_port()
+    def __init__(
+        self, models_dir: Path | None = None, workers: int = 1, env: dict | None = None, cache: str | None = None, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()  # a port again: the same server back after a stop
         environment = {
             **os.environ,
             "CONVNET_VIS_MODELS_DIR": str(models_dir or PROJECT_ROOT / "models"),
@@ -80,9 +82,10 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(models_dir: Path | None = None, workers: int = 1, env: dict | None = None, timeout: float = 120):
-    """Yield the base URL of `python -m app serve` on a free loopback port; stop it afterwards."""
-    server = Server(models_dir, workers, env)
+def running_server(models_dir: Path | None = None, workers: int = 1, env: dict | None = None, timeout: float = 120, cache: str | None = None):
+    """Yield the base URL of `python -m app serve` on a free loopback port; stop it afterwards.
+    `cache`: its cache folder (default: a new empty one)."""
+    server = Server(models_dir, workers, env, cache)
     try:
         server.wait_healthy(timeout)
         yield server.url

@@ -136,10 +136,21 @@ def test_a_huge_file_sent_with_preprocess_none_is_refused_before_decoding(client
 # --------------------------------------------- 1 + 2. huge PNGs: bounded memory, a free loop
 def test_huge_pngs_keep_memory_bounded_and_health_answering(server, huge_png):
     """8 at once (4 over HTTP, 4 on live channels): worker RSS stays under the README's bound,
-    /api/health answers within 100 ms throughout, and every answer is right."""
+    /api/health keeps answering while they are decoded, and every answer is right.
+
+    No fixed number of milliseconds: the yardstick is one such request alone, timed in this test on
+    this machine at this moment (a busy machine slows both alike). Decoding on the event loop holds
+    a health poll for up to a whole decode, so most polls would wait about half a request."""
     with httpx.Client(timeout=60) as client:  # warm up: the first decode loads Pillow's plugins
         assert client.post(server + "/api/models/mnist-convnet/predict", content=huge_png,
                            headers={"content-type": "image/png"}).status_code == 200
+        alone = []
+        for _ in range(3):
+            started = time.perf_counter()
+            assert client.post(server + "/api/models/mnist-convnet/predict", content=huge_png,
+                               headers={"content-type": "image/png"}).status_code == 200
+            alone.append(time.perf_counter() - started)
+    one_request = min(alone)
     time.sleep(1)
     with open(f"/proc/{server.pid}/clear_refs", "w") as refs:
         refs.write("5")  # resets the peak (VmHWM) to the current RSS
@@ -174,13 +185,17 @@ def test_huge_pngs_keep_memory_bounded_and_health_answering(server, huge_png):
     for worker in workers:
         worker.join()
     peak = peak_rss_bytes(server.pid) - baseline
-    print(f"health: {len(latencies)} polls, max {max(latencies) * 1000:.1f} ms; RSS peak +{peak / 2**20:.0f} MiB "
-          f"over {baseline / 2**20:.0f} MiB")
+    latencies.sort()
+    p90 = latencies[int(len(latencies) * 0.9)]
+    print(f"health: {len(latencies)} polls, p90 {p90 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms; one request "
+          f"alone {one_request * 1000:.0f} ms; RSS peak +{peak / 2**20:.0f} MiB over {baseline / 2**20:.0f} MiB")
     assert answers == ["7"] * 8
-    # Decoding on the event loop stalled it for seconds (7.5 s for two such files before). On a
-    # shared 2-core machine the scheduler alone can delay one poll: 1 in 50 may pass 100 ms, none 1 s.
-    assert len(latencies) >= 10 and sum(latency > 0.1 for latency in latencies) <= len(latencies) // 50, latencies
-    assert max(latencies) < 1.0, latencies
+    # Decoding on the event loop stalled it for seconds (7.5 s for two such files before): then the
+    # loop is busy with one decode after another and a poll waits for the rest of the current one
+    # (half a request on average, 90% of one at the 90th percentile). Not decoding there, 9 polls
+    # in 10 come back in well under a quarter of one request, however busy the machine.
+    assert len(latencies) >= 10, latencies
+    assert p90 < one_request / 4, (one_request, latencies)
     assert peak < DECODE_MEMORY_BOUND, f"RSS rose by {peak / 2**20:.0f} MiB"
 
 
@@ -416,12 +431,14 @@ GRACE = 8.0  # room for the short job on a loaded 2-core machine
 
 @pytest.fixture
 def slow_model_server(tmp_path):
-    """A model with a 192x192 input, so occlusion at patch 2 takes about half a minute."""
+    """A model with a 192x192 input, so occlusion at patch 2 takes about half a minute or more.
+    (Its convolution was 8 channels of 3x3 until this machine ran the 9,216 passes in 4 s, inside
+    the grace period: 32 of 5x5 is about 11 times the work a pass; the short job stays under 1 s.)"""
     import keras
 
     keras.utils.set_random_seed(0)
     keras.Sequential(
-        [keras.Input((192, 192, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
+        [keras.Input((192, 192, 3)), keras.layers.Conv2D(32, 5, activation="relu"),
          keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")],
         name="slow",
     ).save(tmp_path / "slow.keras")

@@ -48,7 +48,12 @@ async def reference_map(served: ModelDep, arrays: ArraysDep, views: DatasetDep, 
 
 @router.post("/embedding/place", response_model=PlacementResponse, responses=ERROR_RESPONSES, openapi_extra=IMAGE_BODY)
 async def place_on_map(
-    served: ModelDep, model_input: InputDep, arrays: ArraysDep, views: DatasetDep, executors: ExecutorsDep
+    served: ModelDep,
+    model_input: InputDep,
+    arrays: ArraysDep,
+    views: DatasetDep,
+    executors: ExecutorsDep,
+    nearest: int = Query(0, ge=0, le=MAX_K, description=f"also the k nearest reference images in the map's layer, as /neighbors gives them (0 to {MAX_K}; 0: none)"),
 ) -> dict:
     mapped = await views.shared_embedding(executors, served)
-    return await run_in_threadpool(views.place, served, model_input, arrays, mapped)
+    return await run_in_threadpool(views.place, served, model_input, arrays, mapped, nearest)

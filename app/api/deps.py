@@ -201,6 +201,13 @@ async def run_on_body(request: Request, settings: Settings, executors: Executors
     return await executors.run(body.heavy, lambda decode_pool: work(parse_body(body, settings), decode_pool))
 
 
+def quick_key(key: Hashable, mode: PreprocessMode, body) -> Hashable:
+    """What an answer's run time depends on besides the work: the `preprocess` mode asked for and
+    the body's size to within a factor of two (a 125 KB body to preprocess as a digit is not the
+    drawing whose 3 ms let the work run on the event loop)."""
+    return (key, mode, body.is_json, len(body.data).bit_length())
+
+
 async def run_with_input(
     request: Request,
     served: ServedModel,
@@ -217,6 +224,8 @@ async def run_with_input(
     whose run time decides that), a long job on one of `limiter`'s threads, holding a slot. An
     image file is decoded on the decode pool first."""
     body = await read_body(request, settings)
+    if key is not None:  # the run time includes parsing and preprocessing: they decide it too
+        key = quick_key(key, mode, body)
 
     def model_input(decode_pool: bool) -> np.ndarray:
         return prepared_input_for(served, parse_body(body, settings), mode, settings, decode_pool).array
@@ -224,14 +233,14 @@ async def run_with_input(
     if not body.heavy:
         light = lambda: work(model_input(False))  # noqa: E731
         try:
-            return await (limiter.run(light) if limiter is not None else executors.quick(key, light))
+            return await (limiter.run(light, gone=request.is_disconnected) if limiter is not None else executors.quick(key, light))
         except NeedsDecodePool:  # JSON with a big image file in it
             pass
         except Busy:  # no slot: a malformed body still gets its own 4xx, which says what to fix
             await executors.run(False, model_input)
             raise
     decoded = await executors.run(True, model_input)
-    return await (limiter.run(work, decoded) if limiter is not None else run_in_threadpool(work, decoded))
+    return await (limiter.run(work, decoded, gone=request.is_disconnected) if limiter is not None else run_in_threadpool(work, decoded))
 
 
 IMAGE_BODY = {

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from app.api.deps import ERROR_RESPONSES, STREAM_RESPONSES, ArraysDep, FiltersDep, LongJobsDep, ModelDep
 from app.api.streaming import respond
@@ -29,6 +30,7 @@ class PatternRequest:
     arrays: ArrayOptions
     patterns: FilterPatterns
     long_jobs: JobLimiter
+    gone: Callable[[], Awaitable[bool]]  # the request's is_disconnected: a job nobody waits for stops
 
     def limiter(self, index: int | None) -> JobLimiter | None:
         """An answer already in the cache costs no long-job slot."""
@@ -36,6 +38,7 @@ class PatternRequest:
 
 
 async def pattern_request(
+    http: Request,
     layer_name: str,
     served: ModelDep,
     options: Annotated[Options, Query()],
@@ -45,7 +48,7 @@ async def pattern_request(
     size: int | None = Query(None, ge=1, description="input side, for models built for variable input sizes"),
 ) -> PatternRequest:
     check(served, layer_name, size)
-    return PatternRequest(served, layer_name, options, arrays, patterns, long_jobs)
+    return PatternRequest(served, layer_name, options, arrays, patterns, long_jobs, http.is_disconnected)
 
 
 PatternDep = Annotated[PatternRequest, Depends(pattern_request)]
@@ -55,7 +58,7 @@ PatternDep = Annotated[PatternRequest, Depends(pattern_request)]
 async def filter_pattern(index: int, request: PatternDep) -> dict:
     r = request
     return await respond(
-        False, lambda _: r.patterns.pattern_response(r.served, r.layer, index, r.options, r.arrays), FilterResponse, r.limiter(index)
+        False, lambda _: r.patterns.pattern_response(r.served, r.layer, index, r.options, r.arrays), FilterResponse, r.limiter(index), r.gone
     )
 
 
@@ -65,6 +68,10 @@ async def filter_atlas(
     stream: bool = Query(False, description="send progress as Server-Sent Events, then the result"),
 ):
     r = request
-    return await respond(
-        stream, lambda progress: r.patterns.atlas_response(r.served, r.layer, r.options, r.arrays, progress), AtlasResponse, r.limiter(None)
-    )
+    job = lambda progress: r.patterns.atlas_response(r.served, r.layer, r.options, r.arrays, progress)  # noqa: E731
+    limiter = r.limiter(None)
+    if stream or limiter is None:
+        return await respond(stream, job, AtlasResponse, limiter, r.gone)
+    # identical atlases not yet computed are computed once (issue 29: two of 12 computed it, ten got 503)
+    key = r.patterns.flight_key(r.served, r.layer, r.options)
+    return await r.patterns.shared(key, lambda: respond(False, job, AtlasResponse, limiter, r.gone))

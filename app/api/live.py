@@ -31,6 +31,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.api.deps import model_input_for
 from app.api.live_binary import BinaryArrays, binary_message
+from app.config import Settings
 from app.encoding import ArrayOptions, Encoding, TransferDtype
 from app.errors import InvalidOption, VisualizerError
 from app.executors import LIGHT_BODY_BYTES, NeedsDecodePool
@@ -39,6 +40,7 @@ from app.preprocess import PreprocessMode
 from app.registry import ServedModel
 from app.services.analysis import activations, activations_payload
 from app.services.micro_batch import MicroBatcher
+from app.services.rate import TokenBucket
 from app.viz import activations as activation_method
 
 router = APIRouter(tags=["live"])
@@ -168,6 +170,29 @@ def _prepare(served: ServedModel, settings, message: dict, options: ArrayOptions
     return model_input_for(served, received, mode, settings, decode_pool), selection, message_options
 
 
+MESSAGE_TOO_BIG = 1009  # the WebSocket standard's code; uvicorn sends it too, past its own ws_max_size
+TOO_MANY_MESSAGES = 4429  # as HTTP 429
+
+
+class LiveLimit(Exception):
+    """A message over a live-channel limit: the connection is closed with `code` and `reason`."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+def over_limits(message: str | bytes, bucket: TokenBucket, settings: Settings) -> LiveLimit | None:
+    """Why this message closes the connection, or None. A close reason is at most 123 bytes."""
+    limit = settings.live_max_message_bytes
+    if len(message) > limit:  # characters of a text message: a lower bound of its bytes
+        return LiveLimit(MESSAGE_TOO_BIG, f"message over {limit} bytes; send a drawing's pixels, files over HTTP")
+    if not bucket.take():
+        rate = settings.live_max_messages_per_second
+        return LiveLimit(TOO_MANY_MESSAGES, f"over {rate:g} messages a second; send one per frame drawn")
+    return None
+
+
 @router.websocket("/api/models/{model_id}/live")
 async def live(
     websocket: WebSocket,
@@ -193,6 +218,8 @@ async def live(
     dropped = 0
     arrived = asyncio.Event()
 
+    bucket = TokenBucket(settings.live_max_messages_per_second)
+
     async def receive() -> None:
         nonlocal dropped
         while True:
@@ -202,6 +229,9 @@ async def live(
             text = frame.get("text")
             if text is None:
                 text = frame.get("bytes") or b""
+            refusal = over_limits(text, bucket, settings)
+            if refusal is not None:
+                raise refusal
             if latest:
                 dropped += 1
                 latest[0] = text
@@ -210,6 +240,7 @@ async def live(
             arrived.set()
 
     receiver = asyncio.create_task(receive())
+    websocket.app.state.live_connections = getattr(websocket.app.state, "live_connections", 0) + 1
     if batcher is not None:
         batcher.joined(served.id)
     try:
@@ -218,6 +249,9 @@ async def live(
             await asyncio.wait({receiver, waiter}, return_when=asyncio.FIRST_COMPLETED)
             if receiver.done():
                 waiter.cancel()
+                if not receiver.cancelled() and isinstance(receiver.exception(), LiveLimit):
+                    limit = receiver.exception()
+                    await websocket.close(code=limit.code, reason=limit.reason)
                 break
             arrived.clear()
             text = latest.pop()
@@ -233,10 +267,11 @@ async def live(
     except WebSocketDisconnect:
         pass
     finally:
+        websocket.app.state.live_connections -= 1
         if batcher is not None:
             batcher.left(served.id)
         receiver.cancel()
         try:
             await receiver
-        except (asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+        except (asyncio.CancelledError, WebSocketDisconnect, LiveLimit, RuntimeError):
             pass

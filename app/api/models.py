@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
 from app.api.deps import ERROR_RESPONSES, ArraysDep, ModelDep, RegistryDep
-from app.errors import NotReady
+from app.errors import NotFound, NotReady
 from app.graph import LayerNeed
 from app.registry import ServedModel
 from app.schemas import (
@@ -19,8 +19,11 @@ from app.schemas import (
     ModelDetail,
     ModelList,
     ModelSummary,
+    PageGraph,
     SkippedModel,
 )
+from app.schemas import BrowserSupport
+from app.schemas import PageLayer as PageLayerOut
 
 router = APIRouter(prefix="/api", tags=["models"])
 
@@ -115,7 +118,59 @@ async def model_detail(served: ModelDep) -> ModelDetail:
         **summarize(served).model_dump(),
         layers=describe_layers(served),
         default_gradcam_layer=served.graph.layers.default_gradcam_layer,
+        browser=_browser_support(served),
     )
+
+
+def _browser_support(served: ServedModel) -> BrowserSupport:
+    page = served.graph.page
+    return BrowserSupport(supported=page.supported, reason=page.reason, multiply_adds=page.multiply_adds, weight_bytes=page.weight_bytes)
+
+
+def _page_plan(served: ServedModel):
+    page = served.graph.page
+    if not page.supported:
+        raise NotFound(f"The page cannot run model {served.id!r}: {page.reason}. Its live view is computed by the server (the live channel).")
+    return page
+
+
+@router.get("/models/{model_id}/browser", response_model=PageGraph, responses=ERROR_RESPONSES)
+def page_graph(served: ModelDep) -> PageGraph:
+    """The model as the page's engine runs it (static/js/engine/): each layer's kind, settings and
+    where its weights lie in `/browser/weights`. 404 for a model the page cannot run, with why."""
+    page = _page_plan(served)
+    _, manifest = page.weights_blob
+    return PageGraph(
+        **_browser_support(served).model_dump(),
+        input_shape=list(served.graph.input_shape),
+        input_range=list(served.card.input_range),
+        head=served.graph.head.value,
+        weights_url=f"/api/models/{served.id}/browser/weights",
+        weights_etag=page.etag,
+        layers=[
+            PageLayerOut(
+                name=layer.name, kind=layer.kind, class_name=layer.class_name, inbound=layer.inbound,
+                output_shape=layer.output_shape, config=layer.config, weights=manifest.get(layer.name, {}),
+            )
+            for layer in page.layers
+        ],
+    )
+
+
+@router.get(
+    "/models/{model_id}/browser/weights",
+    response_class=Response,
+    responses={**ERROR_RESPONSES, 200: {"content": {"application/octet-stream": {}}, "description": "every weight, float32"}, 304: {"description": "unchanged since the ETag sent"}},
+)
+def page_weights(served: ModelDep, request: Request) -> Response:
+    """Every weight the page needs, little-endian float32 at the offsets `/browser` gives: one
+    download per model, revalidated by ETag (304 when unchanged)."""
+    page = _page_plan(served)
+    blob, _ = page.weights_blob
+    headers = {"ETag": page.etag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == page.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(blob, media_type="application/octet-stream", headers=headers)
 
 
 @router.get("/models/{model_id}/layers/{layer_name:path}/weights", response_model=LayerWeights, responses=ERROR_RESPONSES)

@@ -91,10 +91,11 @@ def stream_job(job: Callable[[Callable[[int, int], None]], dict], schema, limite
     return StreamingResponse(body(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
 
-async def respond(stream: bool, job: Callable[[Callable | None], dict], schema, limiter: JobLimiter | None = None):
-    """Answer `job`'s result, streamed or not; with a `limiter`, hold one of its slots throughout."""
+async def respond(stream: bool, job: Callable[[Callable | None], dict], schema, limiter: JobLimiter | None = None, gone=None):
+    """Answer `job`'s result, streamed or not; with a `limiter`, hold one of its slots throughout.
+    Not streamed, with `gone` (the request's `is_disconnected`): stopped when the client goes away."""
     if not stream:
-        return await (limiter.run(job, limiter.check) if limiter is not None else run_in_threadpool(job, None))
+        return await (limiter.run(job, limiter.check, gone=gone) if limiter is not None else run_in_threadpool(job, None))
     if limiter is not None:
         release = limiter.acquire()  # raises Busy (503) before anything is sent
 

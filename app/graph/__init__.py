@@ -6,6 +6,7 @@
     functions.py  compiled functions that methods build once per model, under typed keys
     xla.py        those functions through XLA where it compiles them (small models: half the time)
     thin_conv.py  one-channel convolutions fused by XLA, for the batched passes (3x faster layer)
+    browser.py    what the page's engine may run: the model as the page's layers, or why not
 
 `ModelGraph` bundles the four for one model; methods in `app.viz` take it and arrays, nothing else.
 """
@@ -13,11 +14,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import tensorflow as tf
 
-from app.graph import thin_conv
+from app.graph import browser, thin_conv
 from app.graph.functions import CompiledFunctions, FunctionKey
 from app.graph.layers import LayerFacts, LayerNeed
 from app.graph.runner import GraphRunner
@@ -63,6 +65,11 @@ class ModelGraph:
         self.functions = CompiledFunctions()
         self.input_range = (float(input_range[0]), float(input_range[1]))
         self.runner.check_against(model)
+
+    @cached_property
+    def page(self) -> browser.PagePlan:
+        """What the page's engine may run (graph/browser.py); its weights are read on first download."""
+        return browser.plan(self.traced, self.layers)
 
     @property
     def input_size_from(self) -> str:

@@ -76,6 +76,10 @@ def layer_kind(node: LayerNode) -> str:
         return "dense"
     if name == "Flatten":
         return "flatten"
+    if name == "Reshape":
+        return "reshape"
+    if name in ("ZeroPadding2D", "Cropping2D"):
+        return "padding"
     if name in ("Add", "Concatenate", "Multiply", "Average", "Maximum", "Minimum", "Subtract"):
         return "merge"
     if name.startswith(("BatchNormalization", "LayerNormalization", "Normalization", "Rescaling")):

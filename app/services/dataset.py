@@ -142,11 +142,17 @@ class DatasetViews:
             "labels": [int(label) for label in self.references.get(served).labels],
         }
 
-    def place(self, served: ServedModel, model_input: np.ndarray, arrays: ArrayOptions, mapped: dict) -> dict:
-        """`mapped`: the model's `embedding`."""
+    def place(self, served: ServedModel, model_input: np.ndarray, arrays: ArrayOptions, mapped: dict, nearest: int = 0) -> dict:
+        """`mapped`: the model's `embedding`. `nearest` > 0 adds that many nearest reference images
+        in the map's layer, as `/neighbors` gives them: the page's one request when a drawing settles."""
         head, query = self._features_of(served, model_input, mapped["layer"], arrays)
-        point, indices = dataset.place(self.references.features(served, mapped["layer"], "flat"), mapped["points"], query)
-        return {**head, "point": [float(point[0]), float(point[1])], "neighbors": [int(i) for i in indices]}
+        features = self.references.features(served, mapped["layer"], "flat")
+        point, indices = dataset.place(features, mapped["points"], query)
+        placed = {**head, "point": [float(point[0]), float(point[1])], "neighbors": [int(i) for i in indices]}
+        if nearest:
+            found, distances = dataset.nearest(features, query, nearest)
+            placed["nearest"] = [{**self.thumbnail(served, i), "distance": float(d)} for i, d in zip(found, distances)]
+        return placed
 
     def precompute(self, served: ServedModel) -> tuple[int, dict]:
         """Every leaf layer's top examples and the map, for `python -m app reference precompute`."""

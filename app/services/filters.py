@@ -7,11 +7,15 @@ otherwise computed alone (the method makes a channel's pattern independent of it
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
+
 import numpy as np
 
 from app.cache import ArrayCache, cache_key
 from app.encoding import ArrayOptions, png_data_url
-from app.errors import InvalidOption, NotFound
+from app.errors import ClientGone, InvalidOption, NotFound
 from app.graph import LayerNeed
 from app.registry import ServedModel
 from app.viz import filters
@@ -34,6 +38,26 @@ class FilterPatterns:
 
     def __init__(self, cache: ArrayCache) -> None:
         self.cache = cache
+        self._flights: dict[Hashable, asyncio.Future] = {}  # atlases being computed (event loop only)
+
+    def flight_key(self, served: ServedModel, layer: str, options: filters.Options) -> str:
+        return self._key(served, layer, options, "atlas")
+
+    async def shared(self, key: Hashable, start: Callable[[], Awaitable[Any]]) -> Any:
+        """`start()` once for identical requests that come while it runs (single flight, as the
+        t-SNE map's `Executors.once`): the first holds the long-job slot, the others wait for its
+        answer holding nothing. If the first one's client goes away, its job stops and a waiting
+        request starts it again."""
+        while True:
+            flight = self._flights.get(key)
+            if flight is None:
+                flight = self._flights[key] = asyncio.ensure_future(start())
+                flight.add_done_callback(lambda done: self._flights.pop(key, None) if self._flights.get(key) is done else None)
+                return await asyncio.shield(flight)
+            try:
+                return await asyncio.shield(flight)
+            except ClientGone:
+                continue
 
     def _key(self, served: ServedModel, layer: str, options: filters.Options, scope: str) -> str:
         resolved = options.resolved(served.graph)  # "auto" and what it means share one entry

@@ -6,6 +6,11 @@ the same as asking for all (DLwP ch. 5.4.1 builds one multi-output model for the
 For big models an overview asks for `max_side`: every feature map is reduced by area averaging
 (each output cell the mean of the input cells it covers) to at most `max_side` on its longer side,
 keeping its aspect ratio, inside the same compiled call, so full-size maps never leave TensorFlow.
+Each `max_side` is a compiled function of its own, so the value asked for is rounded down to the
+ladder `MAX_SIDE_STEPS` (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, ..., 3072, 4096: powers of two and
+three times them), and one at least as large as the model's largest map is no reduction at all:
+a model has at most a few such functions, whatever values clients send (issue 29: 1,600 distinct
+values had cost 1.45 GB).
 """
 
 from __future__ import annotations
@@ -39,6 +44,23 @@ class ReducedForward(FunctionKey):
     max_side: int
 
 
+MAX_SIDE_STEPS = tuple(sorted({2**k for k in range(13)} | {3 * 2**k for k in range(11)}))
+
+
+def max_side_step(graph: ModelGraph, max_side: int | None) -> int | None:
+    """The `max_side` the maps are really reduced to: rounded down to `MAX_SIDE_STEPS` (maps are
+    never larger than asked), or None when that reduces no map of this model."""
+    if max_side is None:
+        return None
+    step = max(s for s in MAX_SIDE_STEPS if s <= max(1, max_side))
+    return step if step < _largest_map_side(graph) else None
+
+
+def _largest_map_side(graph: ModelGraph) -> int:
+    shapes = (graph.layers.get(name).output_shape for name in graph.layers.names)
+    return max((int(max(shape[0], shape[1])) for shape in shapes if len(shape) == 3), default=0)
+
+
 def reduced_size(height: int, width: int, max_side: int) -> tuple[int, int]:
     scale = min(1.0, max_side / max(height, width))
     return max(1, round(height * scale)), max(1, round(width * scale))
@@ -66,6 +88,7 @@ def forward(graph: ModelGraph, images: np.ndarray, max_side: int | None = None) 
 
     The functions take any batch size (their signature leaves it open), so batches of different
     sizes share one trace: the live channel's micro-batches never retrace."""
+    max_side = max_side_step(graph, max_side)
     if max_side is None:
         result = graph.run(images)
         return result["features"], result["probabilities"]

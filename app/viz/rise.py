@@ -60,7 +60,10 @@ class MaskSampler:
 
     def masks(self, start: int, stop: int) -> np.ndarray:
         """[stop - start, H, W] in [0, 1]."""
-        upsampled = np.einsum("ys,nst,xt->nyx", self.rows, self.grids[start:stop], self.cols)
+        # Two matrix products, rows @ grid @ cols^T: about U * cell * (cell + U) operations a mask
+        # (U the upsampled side). The one einsum of three operands this replaced looped over every
+        # (y, s, t, x), U^2 * cell^2 a mask: 1,280 masks of cell 64 took 17.3 s (issue 29).
+        upsampled = np.matmul(np.matmul(self.rows, self.grids[start:stop]), self.cols.T)
         out = np.empty((stop - start, self.height, self.width), np.float32)
         for i, (dy, dx) in enumerate(self.shifts[start:stop]):
             out[i] = upsampled[i, dy : dy + self.height, dx : dx + self.width]

@@ -8,13 +8,52 @@ export class ApiError extends Error {
   }
 }
 
-async function request(path, options = {}) {
-  let response;
+// Whether the server answers, as the page last saw it. A request that cannot reach it marks it
+// away and starts a probe of /api/health every PROBE_MS; the first answer (from the probe or any
+// request) marks it back. Views listen (onServerChange) to say so and to catch up.
+const PROBE_MS = 2000;
+export const server = {
+  away: false,
+  listeners: [],
+  onChange(listener) {
+    this.listeners.push(listener);
+  },
+  set(away) {
+    if (away === this.away) return;
+    this.away = away;
+    for (const listener of this.listeners) listener(away);
+    if (away) this.probe();
+  },
+  probe() {
+    setTimeout(async () => {
+      if (!this.away) return;
+      try {
+        const response = await fetch("/api/health", { cache: "no-store" });
+        if (response.ok) return this.set(false);
+      } catch (error) {
+        // still away
+      }
+      this.probe();
+    }, PROBE_MS);
+  },
+};
+
+// Only the API's answers say whether the server is there: a static file may come from the
+// browser's own cache with no server at all.
+async function reach(path, options) {
+  const api = path.startsWith("/api/");
   try {
-    response = await fetch(path, options);
+    const response = await fetch(path, options);
+    if (api) server.set(response.headers.has("x-offline-copy")); // the service worker's copy: the server is away
+    return response;
   } catch (error) {
+    if (api) server.set(true);
     throw new ApiError(0, "The server cannot be reached. Is it still running?");
   }
+}
+
+async function request(path, options = {}) {
+  const response = await reach(path, options);
   const body = await response.json().catch(() => null);
   if (!response.ok) {
     throw new ApiError(response.status, (body && body.detail) || `${response.status} ${response.statusText}`);
@@ -46,18 +85,20 @@ function postJson(path, payload) {
 export const api = {
   // A bundled static file (a sample image), as a Blob.
   async asset(path) {
-    let response;
-    try {
-      response = await fetch(path);
-    } catch (error) {
-      throw new ApiError(0, "The server cannot be reached. Is it still running?");
-    }
+    const response = await reach(path);
     if (!response.ok) throw new ApiError(response.status, `${path}: ${response.status} ${response.statusText}`);
     return response.blob();
   },
   models: () => request("/api/models"),
   methods: () => request("/api/methods"),
   model: (id) => request(`/api/models/${encodeURIComponent(id)}`),
+  // The model as the page's engine runs it, and its weights (one binary download, revalidated by ETag).
+  pageGraph: (id) => request(`/api/models/${encodeURIComponent(id)}/browser`),
+  async pageWeights(url) {
+    const response = await reach(url);
+    if (!response.ok) throw new ApiError(response.status, `${url}: ${response.status} ${response.statusText}`);
+    return response.arrayBuffer();
+  },
   weights: (id, layer) => request(`/api/models/${encodeURIComponent(id)}/layers/${layerPath(layer)}/weights`),
 
   // options: {dtype (default float16), max_side, layers: [names], explain (the digit
@@ -105,8 +146,8 @@ export const api = {
   topExamples: (id, layer, unit, k = 8) =>
     request(`/api/models/${encodeURIComponent(id)}/layers/${layerPath(layer)}/units/${unit}/top?k=${k}`),
   embedding: (id) => request(`/api/models/${encodeURIComponent(id)}/embedding`),
-  place: (id, pixels) => postJson(`/api/models/${encodeURIComponent(id)}/embedding/place?preprocess=none`, { pixels }),
-  neighbours: (id, pixels, k = 8) => postJson(`/api/models/${encodeURIComponent(id)}/neighbors?preprocess=none&k=${k}`, { pixels }),
+  // nearest: also that many nearest reference images, in the same request
+  place: (id, pixels, nearest = 0) => postJson(`/api/models/${encodeURIComponent(id)}/embedding/place?preprocess=none&nearest=${nearest}`, { pixels }),
 
   // endpoint: gradcam | occlusion | saliency; the model input is sent as it is (preprocess=none).
   explain(id, endpoint, params, pixels) {
@@ -212,11 +253,15 @@ export class LiveChannel {
     this.socket.onopen = () => {
       this.retry = 250;
       this.onStatus("live");
+      // after a drop, the newest drawing again: the view must show it, not the one before the drop
+      if (!this.pending && this.dropped) this.pending = this.last;
+      this.dropped = false;
       if (this.pending) this.flush();
     };
     this.socket.onmessage = (event) => this.onAnswer(typeof event.data === "string" ? JSON.parse(event.data) : readBinaryAnswer(event.data));
     this.socket.onclose = () => {
       if (this.closed) return;
+      this.dropped = true;
       this.onStatus("offline");
       setTimeout(() => !this.closed && this.connect(), this.retry);
       this.retry = Math.min(this.retry * 2, 5000);
@@ -236,6 +281,7 @@ export class LiveChannel {
 
   flush() {
     this.socket.send(this.pending);
+    this.last = this.pending;
     this.pending = null;
   }
 

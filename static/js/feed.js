@@ -1,14 +1,19 @@
-// The input's way to the server and the answers' way back: drawings over the live channel (or
-// one HTTP request at a time with ?transport=http), files over HTTP; stale answers are dropped so
-// a late answer never overwrites a newer view. Also times each pen move to the painted view.
+// The input's way to the view: drawings computed in the page (pageengine.js) for the models it
+// can run, else over the live channel (or one HTTP request at a time with ?transport=http); files
+// over HTTP; stale answers are dropped so a late answer never overwrites a newer view. Also times
+// each pen move to the painted view. ?engine=server keeps drawings on the server (the benchmark's
+// comparison, and a way round a page engine that misbehaves).
 
 import { api, decodeArray, LiveChannel } from "./api.js";
+import { PageEngine } from "./pageengine.js";
 
 // Pen-move-to-view latencies, for the benchmark and the browser tests: `latencies` to the moment
 // the view's canvases hold the answer, `frames` to the next animation frame after it (when the
 // compositor shows it).
 // `files`: from a file handed to the feed to its answer drawn (uploads, samples, the camera).
-window.convnetVis = { latencies: [], frames: [], files: [], answers: 0 };
+// `computes`: the page engine's time per drawing (normalisation and forward pass, in its worker).
+// `engine`: where drawings are computed ("browser" or "server"), and the weights' bytes.
+window.convnetVis = { latencies: [], frames: [], files: [], computes: [], answers: 0, engine: null };
 const FRAME_MS = 16; // about one 60 Hz frame: drawings are sent at most this often
 
 export function decodeAnswer(answer) {
@@ -22,6 +27,24 @@ export function decodeAnswer(answer) {
   layers.set("input", { name: "input", shape: input.shape, values: input.data });
   performance.measure("decode", "decode-start");
   return { input: { shape: input.shape, values: input.data }, layers, preprocessing: answer.preprocessing || null, ...answer.prediction };
+}
+
+// The server's `prediction` (app/encoding.py prediction_payload) from the page's probabilities:
+// the top five, best first (ties in class order), and for independent labels every one above 0.5.
+export function predictionOf(probabilities, detail) {
+  const order = [...probabilities.keys()].sort((a, b) => probabilities[b] - probabilities[a] || a - b);
+  const entry = (index) => ({ index, label: detail.classes[index], probability: probabilities[index] });
+  const prediction = { probabilities: Array.from(probabilities), top: order.slice(0, 5).map(entry) };
+  if (detail.head === "multilabel") prediction.positive = order.filter((i) => probabilities[i] > 0.5).map(entry);
+  return prediction;
+}
+
+// A worker's answer -> the decoded answer the views render (as decodeAnswer makes of the server's).
+function pageAnswer(answer, detail) {
+  const layers = new Map();
+  for (const layer of answer.layers) layers.set(layer.name, { ...layer, fullShape: layer.shape });
+  layers.set("input", { name: "input", shape: answer.input.shape, values: answer.input.values });
+  return { input: answer.input, layers, preprocessing: null, computedIn: "browser", ...predictionOf(answer.probabilities, detail) };
 }
 
 export class Feed {
@@ -40,13 +63,34 @@ export class Feed {
   }
 
   // options: extra activation options for every answer ({max_side, dtype} for an overview).
-  setModel(detail, options = {}) {
+  // Resolves once drawings have their way: the page's engine started, or the live channel opened.
+  async setModel(detail, options = {}) {
     this.detail = detail;
     this.options = options;
     if (this.live) this.live.close();
+    if (this.engine) this.engine.close();
     this.live = null;
+    this.engine = null;
+    const params = new URL(location.href).searchParams;
+    if (params.get("engine") !== "server" && !Object.keys(options).length) {
+      try {
+        const engine = await PageEngine.start(detail, {
+          onAnswer: (answer) => this.receiveFromPage(answer, engine),
+          onServer: (seq) => this.post(this.serverMessage(seq)),
+        });
+        if (this.detail !== detail) {
+          if (engine) engine.close(); // another model was picked meanwhile
+          return;
+        }
+        this.engine = engine;
+      } catch (error) {
+        console.warn(`The page's engine did not start; the server draws the view: ${error}`);
+      }
+    }
+    window.convnetVis.engine = this.engine ? { computedIn: "browser", weightBytes: this.engine.weightBytes } : { computedIn: "server" };
+    if (this.engine) this.onStatus("browser");
     // ?transport=http draws over plain HTTP requests: the benchmark's baseline for the live channel
-    if (new URL(location.href).searchParams.get("transport") !== "http") {
+    else if (params.get("transport") !== "http") {
       this.live = new LiveChannel(detail.id, { onAnswer: (answer) => this.receive(answer), onStatus: this.onStatus });
     } else this.onStatus("http");
   }
@@ -57,8 +101,15 @@ export class Feed {
   // slowest (p50 23 ms against 11 ms for the moves after it).
   drawingChanged(drawing) {
     this.drawing = drawing;
+    window.convnetVis.drawing = drawing; // the tests' and the benchmark's view of the pad
     const now = performance.now();
     this.pending.push({ seq: this.seq + 1, time: now });
+    if (this.engine) {
+      // the worker takes one drawing at a time and keeps only the newest waiting: no frame pacing
+      this.seq += 1;
+      this.engine.draw(this.seq, drawing.grey());
+      return;
+    }
     if (this.frameRequested) return;
     if (now - this.lastSent >= FRAME_MS) {
       this.sendDrawing();
@@ -76,10 +127,25 @@ export class Feed {
     this.seq += 1;
     for (const move of this.pending) move.seq = Math.min(move.seq, this.seq); // moves ride with this message
     this.sentAt = { seq: this.seq, time: performance.now() };
-    const message = { seq: this.seq, preprocess: this.detail.kind === "digits" ? "digit" : "resize", ...this.options };
+    const message = { seq: this.seq, preprocess: this.preprocess(), ...this.options };
     // the live channel takes the pixels as bytes (a binary frame): no JSON numbers to write or parse
     if (this.live && this.live.open) this.live.send(message, this.drawing.grey());
     else this.post({ ...message, pixels: this.drawing.rows() });
+  }
+
+  preprocess() {
+    return this.detail.kind === "digits" ? "digit" : "resize";
+  }
+
+  // A drawing the page's engine does not normalise, for the server (over HTTP: no live channel is open).
+  serverMessage(seq) {
+    return { seq, preprocess: this.preprocess(), pixels: this.drawing.rows() };
+  }
+
+  receiveFromPage(answer, engine) {
+    if (engine !== this.engine) return; // an answer of the model shown before
+    window.convnetVis.computes.push(answer.computeMs);
+    this.receive({ seq: answer.seq, decoded: pageAnswer(answer, this.detail) });
   }
 
   // Over plain HTTP, keep one request in flight and send only the newest drawing after it.
@@ -138,7 +204,9 @@ export class Feed {
       this.onError(answer.error.detail);
       return;
     }
-    this.onAnswer(decodeAnswer(answer));
+    const decoded = answer.decoded || decodeAnswer(answer);
+    this.onAnswer(decoded);
+    window.convnetVis.answer = decoded;
     window.convnetVis.answers += 1;
     const seq = answer.seq;
     const now = performance.now();

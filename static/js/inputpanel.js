@@ -88,12 +88,19 @@ export class InputPanel {
     }
   }
 
-  // A digit sample goes onto the pad, so the user can draw over it.
+  // A digit sample goes onto the pad, so the user can draw over it. It keeps a margin of a 14th of
+  // the pad (two MNIST pixels): an MNIST digit may reach its field's edge, and a drawing whose ink
+  // touches the pad's border is not one the page normalises itself (engine/pad_field.js), so the
+  // sample and every stroke over it would go to the server. The digit normalisation rescales it
+  // to the same 20 px box either way.
   async loadOnPad(blob) {
     const bitmap = await createImageBitmap(blob);
     const { canvas, context } = this.pad;
+    const margin = Math.round(canvas.width / 14);
+    context.fillStyle = "#000";
+    context.fillRect(0, 0, canvas.width, canvas.height);
     context.imageSmoothingEnabled = true;
-    context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    context.drawImage(bitmap, margin, margin, canvas.width - 2 * margin, canvas.height - 2 * margin);
     this.pad.changed();
   }
 

@@ -1,7 +1,7 @@
 // Wires the page: the page state (state.js) to the views, the input panel to the feed, answers to
 // the views. No drawing or computing here: each view is its own module.
 
-import { api } from "./api.js";
+import { api, server } from "./api.js";
 import { AtlasCard } from "./atlas.js";
 import { drawLegend } from "./colors.js";
 import { ExplainPanel } from "./explain.js";
@@ -27,10 +27,17 @@ function showError(message) {
   banner.hidden = !message;
 }
 
+// Where the view is computed, and whether the server answers.
 function setLiveStatus(status) {
   const badge = $("#live-status");
-  badge.textContent = { live: "live", http: "HTTP only" }[status] || "reconnecting…";
-  badge.classList.toggle("offline", status !== "live");
+  page.computedIn = status;
+  badge.textContent = { browser: "in your browser", live: "on the server", http: "on the server (HTTP)" }[status] || "reconnecting…";
+  badge.title = {
+    browser: "This model's view is computed in your browser: drawing needs no server",
+    live: "This model's view is computed on the server, over the live channel",
+  }[status] || "";
+  badge.dataset.computedIn = status;
+  badge.classList.toggle("offline", !["live", "browser"].includes(status));
 }
 
 // The model input as rows of pixels in [0, 1], for the explanation and map requests.
@@ -134,6 +141,7 @@ async function showView() {
 }
 
 async function loadModel(id) {
+  delete document.body.dataset.ready;  // set once the model's view, engine and first input are in
   try {
     const detail = await api.model(id);
     page.detail = detail;
@@ -151,8 +159,9 @@ async function loadModel(id) {
     explain.choose({ method: state.get("method"), cls: state.get("class") });
     unitInfo.restore(state.get("unit"));
     await showView();
-    feed.setModel(detail, page.big ? OVERVIEW_OPTIONS : {});
+    await feed.setModel(detail, page.big ? OVERVIEW_OPTIONS : {});
     await panel.start();
+    document.body.dataset.ready = id;
   } catch (error) {
     showError(error.detail || String(error));
   }
@@ -164,6 +173,36 @@ state.subscribe((changed) => {
     if (page.answer) activeView().render(page.answer, state.get("scale"));
   }
   if (changed.has("view")) showView();
+});
+
+// The server went away or came back. Drawing goes on in the page when the engine runs the model;
+// on return, what needs the server (the map and its neighbours) catches up with the newest drawing.
+server.onChange((away) => {
+  const badge = $("#server-away");
+  badge.hidden = !away;
+  badge.textContent = page.computedIn === "browser" ? "server away: drawing still works" : "server away: waiting for it";
+  if (!away) {
+    showError("");
+    mapCard.place();
+  }
+});
+
+// A reload works offline too (static/js/sw.js): the service worker keeps what this page loaded.
+// Browsers allow it on https and on localhost only; elsewhere the page works as before.
+async function keepForOffline() {
+  if (!("serviceWorker" in navigator) || !window.isSecureContext) return;
+  try {
+    const registration = await navigator.serviceWorker.register("/sw.js");
+    await navigator.serviceWorker.ready;
+    const urls = [location.href, ...performance.getEntriesByType("resource").map((entry) => entry.name)];
+    (registration.active || navigator.serviceWorker.controller).postMessage({ type: "keep", urls });
+  } catch (error) {
+    console.warn(`No offline copy of the page: ${error}`);
+  }
+}
+
+navigator.serviceWorker?.addEventListener("message", (event) => {
+  if (event.data && event.data.type === "kept") window.convnetVis.keptForOffline = event.data.count;
 });
 
 async function start() {
@@ -188,6 +227,7 @@ async function start() {
       loadModel(picker.value);
     });
     await loadModel(picker.value);
+    keepForOffline();
   } catch (error) {
     showError(error.detail || String(error));
   }

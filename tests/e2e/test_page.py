@@ -137,6 +137,7 @@ def test_gradcam_overlay(page):
 
 def test_switching_models_rebuilds_the_view(page):
     page.select_option("#model", "mnist-lenet")
+    page.wait_for_selector("body[data-ready=mnist-lenet]")  # the new model's sample is in the pad
     page.wait_for_selector("[data-testid=layer][data-name=dense2]")
     assert page.get_attribute("[data-layer=conv1] canvas", "data-maps") == "6"
     assert "model=mnist-lenet" in page.url
