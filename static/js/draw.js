@@ -42,28 +42,40 @@ export class DrawingPad {
   start(event) {
     event.preventDefault();
     this.canvas.setPointerCapture(event.pointerId);
-    const point = this.position(event);
-    this.points = [point];
-    this.stroke(point, point, point); // a dot for a tap
-    this.changed();
+    this.begin(this.position(event));
   }
 
   move(event) {
     if (!this.points.length) return;
     event.preventDefault();
     const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
-    for (const each of events.length ? events : [event]) {
-      const point = this.position(each);
-      const last = this.points[this.points.length - 1];
-      const before = this.points.length > 1 ? this.points[this.points.length - 2] : last;
-      const mid = (a, b) => ({ x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 });
-      this.stroke(mid(before, last), last, mid(last, point));
-      this.points.push(point);
-    }
+    for (const each of events.length ? events : [event]) this.extend(this.position(each), false);
     this.changed();
   }
 
   end() {
+    this.finish();
+  }
+
+  // A stroke's three steps in canvas pixels, apart from pointer events (the tests replay strokes
+  // through them): a dot for a tap, a curve through each midpoint, a round end.
+  begin(point) {
+    this.points = [point];
+    this.stroke(point, point, point);
+    this.changed();
+  }
+
+  extend(point, notify = true) {
+    if (!this.points.length) return;
+    const last = this.points[this.points.length - 1];
+    const before = this.points.length > 1 ? this.points[this.points.length - 2] : last;
+    const mid = (a, b) => ({ x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 });
+    this.stroke(mid(before, last), last, mid(last, point));
+    this.points.push(point);
+    if (notify) this.changed();
+  }
+
+  finish() {
     if (!this.points.length) return;
     const last = this.points[this.points.length - 1];
     this.stroke(last, last, last);

@@ -152,9 +152,8 @@ def general_path_drawings(mnist) -> dict[str, np.ndarray]:
 
 
 def browser_drawings(page, count: int, seed: int) -> dict[str, np.ndarray]:
-    """Drawings made by Chromium's own canvas as static/js/draw.js makes them: quadratic curves
-    through the midpoints with a round 22 px pen on a black 280 px canvas, then reduced to 56x56
-    by drawImage with high-quality smoothing, the red channel read as bytes."""
+    """Drawings made by the page's own pad (static/js/draw.js `DrawingPad`, its strokes replayed
+    without pointer events) on a 280 px canvas in Chromium, reduced to 56x56 as the page sends them."""
     rng = np.random.default_rng(seed)
     strokes = {f"browser digit {name}": lines for name, lines in DIGITS.items()}
     for i in range(count):
@@ -162,45 +161,20 @@ def browser_drawings(page, count: int, seed: int) -> dict[str, np.ndarray]:
             [tuple(map(float, p)) for p in rng.uniform(40, 240, (int(rng.integers(2, 9)), 2))] for _ in range(int(rng.integers(1, 4)))
         ]
     made = page.evaluate(
-        """(drawings) => {
+        """async (drawings) => {
+            const { DrawingPad } = await import("/static/js/draw.js");
             const result = {};
             for (const [name, lines] of Object.entries(drawings)) {
                 const canvas = document.createElement("canvas");
                 canvas.width = canvas.height = 280;
-                const context = canvas.getContext("2d", { willReadFrequently: true });
-                context.fillStyle = "#000";
-                context.fillRect(0, 0, 280, 280);
-                const stroke = (from, control, to) => {
-                    context.strokeStyle = "#fff";
-                    context.lineWidth = 22;
-                    context.lineCap = "round";
-                    context.lineJoin = "round";
-                    context.beginPath();
-                    context.moveTo(from.x, from.y);
-                    context.quadraticCurveTo(control.x, control.y, to.x, to.y);
-                    context.stroke();
-                };
-                const mid = (a, b) => ({ x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 });
+                const pad = new DrawingPad(canvas, { onChange: () => {} });
                 for (const line of lines) {
-                    const points = line.map(([x, y]) => ({ x, y }));
-                    stroke(points[0], points[0], points[0]);
-                    for (let i = 1; i < points.length; i++) {
-                        const last = points[i - 1], before = i > 1 ? points[i - 2] : last;
-                        stroke(mid(before, last), last, mid(last, points[i]));
-                    }
-                    const end = points[points.length - 1];
-                    stroke(end, end, end);
+                    const [first, ...rest] = line.map(([x, y]) => ({ x, y }));
+                    pad.begin(first);
+                    for (const point of rest) pad.extend(point);
+                    pad.finish();
                 }
-                const small = document.createElement("canvas");
-                small.width = small.height = 56;
-                const reduced = small.getContext("2d", { willReadFrequently: true });
-                reduced.imageSmoothingEnabled = true;
-                reduced.imageSmoothingQuality = "high";
-                reduced.drawImage(canvas, 0, 0, 56, 56);
-                const data = reduced.getImageData(0, 0, 56, 56).data;
-                const bytes = new Uint8Array(56 * 56);
-                for (let i = 0; i < bytes.length; i++) bytes[i] = data[i * 4];
-                result[name] = btoa(String.fromCharCode(...bytes));
+                result[name] = btoa(String.fromCharCode(...pad.grey(56)));
             }
             return result;
         }""",

@@ -90,6 +90,18 @@ def wait_for_new_answer(page, before: int) -> None:
     page.wait_for_timeout(100)  # the pen's last move answered too
 
 
+def draw_digit(page, digit: str, on_clear=None) -> dict:
+    """Clear the pad, draw `digit` and return the page's answer to it (`on_clear()` runs between
+    the clear and the drawing, so what it resets hears only the drawing)."""
+    before = page.evaluate("window.convnetVis.answers")
+    page.click("[data-testid=clear]")
+    if on_clear is not None:
+        on_clear()
+    draw(page, DIGITS[digit])
+    wait_for_new_answer(page, before)
+    return page_answer(page)
+
+
 @pytest.mark.parametrize("model_id", ["mnist-convnet", "mnist-lenet"])
 def test_drawing_is_computed_in_the_page_and_equals_keras(browser, live_server, graphs, model_id):
     context, page = open_page(browser, f"{live_server}/?model={model_id}")
@@ -97,11 +109,7 @@ def test_drawing_is_computed_in_the_page_and_equals_keras(browser, live_server, 
         page.wait_for_selector("[data-testid=computed-in][data-computed-in=browser]")
         assert page.inner_text("[data-testid=computed-in]") == "in your browser"
         assert page.evaluate("window.convnetVis.engine.computedIn") == "browser"
-        before = page.evaluate("window.convnetVis.answers")
-        page.click("[data-testid=clear]")
-        draw(page, DIGITS["7"])
-        wait_for_new_answer(page, before)
-        answer = page_answer(page)
+        answer = draw_digit(page, "7")
         assert answer["computed_in"] == "browser"
         assert_equals_keras(graphs[model_id], answer)
         assert int(np.argmax(answer["probabilities"])) == 7
@@ -164,11 +172,7 @@ def test_drawing_goes_on_with_the_server_stopped_and_catches_up(browser, graphs)
         before_canvases = page.evaluate(CANVASES)
         server.stop()
 
-        before = page.evaluate("window.convnetVis.answers")
-        page.click("[data-testid=clear]")
-        draw(page, DIGITS["0"])
-        wait_for_new_answer(page, before)
-        answer = page_answer(page)
+        answer = draw_digit(page, "0")
         assert answer["computed_in"] == "browser"
         assert_equals_keras(graphs["mnist-convnet"], answer)
         after_canvases = page.evaluate(CANVASES)
@@ -215,12 +219,7 @@ def test_a_model_the_page_cannot_run_is_live_through_the_server(browser):
             page.wait_for_selector("[data-testid=computed-in][data-computed-in=live]")
             assert page.inner_text("[data-testid=computed-in]") == "on the server"
             assert page.evaluate("window.convnetVis.engine.computedIn") == "server"
-            before = page.evaluate("window.convnetVis.answers")
-            page.click("[data-testid=clear]")
-            frames.clear()  # only the drawing's frames count
-            draw(page, DIGITS["7"])
-            wait_for_new_answer(page, before)
-            answer = page_answer(page)
+            answer = draw_digit(page, "7", on_clear=frames.clear)  # only the drawing's frames count
             assert answer["computed_in"] == "server"
             expected = keras.ops.convert_to_numpy(model(answer["input"][None]))[0]
             assert np.abs(answer["probabilities"] - expected).max() < 1e-3  # float16 on the wire
@@ -244,11 +243,7 @@ def test_a_reload_works_offline_through_the_service_worker(browser, graphs):
         page.reload()
         page.wait_for_function("() => window.convnetVis.answers > 0", timeout=30_000)  # the sample digit, drawn offline
         page.wait_for_selector("[data-testid=computed-in][data-computed-in=browser]")
-        before = page.evaluate("window.convnetVis.answers")
-        page.click("[data-testid=clear]")
-        draw(page, DIGITS["1"])
-        wait_for_new_answer(page, before)
-        answer = page_answer(page)
+        answer = draw_digit(page, "1")
         assert answer["computed_in"] == "browser"
         assert_equals_keras(graphs["mnist-convnet"], answer)
         assert int(np.argmax(answer["probabilities"])) == 1

@@ -17,24 +17,22 @@ function geometry(layer, input, kh, kw) {
 }
 
 // Every output position sums its window: for each input pixel of the window and each input
-// channel, add value x kernel row to all output channels at once (the kernel's last axis is the
-// output channel, so the innermost loop reads it in order). Zero inputs (most of a drawing, and
-// after every ReLU) are skipped: they add nothing.
-function convolve(layer, input, kernel, bias) {
+// channel, add value x kernel row to its group's output channels at once (the kernel's last axis
+// is the output channel, so the innermost loop reads it in order). Zero inputs (most of a
+// drawing, and after every ReLU) are skipped: they add nothing. Only output channels `from` and
+// up are computed, into `output`: the eight-at-a-time loop below leaves its remainder here.
+function convolve(layer, input, kernel, bias, from = 0, output = null) {
   const [kh, kw, groupIn, outChannels] = layer.weightShapes.kernel;
   const g = geometry(layer, input, kh, kw);
   const { height, width, strideY, strideX, dilationY, dilationX, top, left } = g;
   const inChannels = input.shape[2];
-  const groups = layer.config.groups || 1;
-  const groupOut = outChannels / groups;
-  const output = zeros([g.outHeight, g.outWidth, outChannels]);
+  const groupOut = outChannels / (layer.config.groups || 1);
+  output = output || zeros([g.outHeight, g.outWidth, outChannels]);
   const sums = new Float64Array(outChannels);
   const x = input.data;
-  const unrolled = outChannels - (outChannels % 4);
   for (let oy = 0; oy < g.outHeight; oy++) {
     for (let ox = 0; ox < g.outWidth; ox++) {
-      if (bias) for (let o = 0; o < outChannels; o++) sums[o] = bias[o];
-      else sums.fill(0);
+      for (let o = from; o < outChannels; o++) sums[o] = bias ? bias[o] : 0;
       for (let ky = 0; ky < kh; ky++) {
         const iy = oy * strideY - top + ky * dilationY;
         if (iy < 0 || iy >= height) continue;
@@ -43,35 +41,17 @@ function convolve(layer, input, kernel, bias) {
           if (ix < 0 || ix >= width) continue;
           const pixel = (iy * width + ix) * inChannels;
           const tap = (ky * kw + kx) * groupIn;
-          if (groups === 1) {
-            for (let c = 0; c < inChannels; c++) {
-              const value = x[pixel + c];
-              if (value === 0) continue;
-              const row = (tap + c) * outChannels;
-              // the page's hot loop: four output channels a step (the same sums, fewer loop tests)
-              let o = 0;
-              for (; o < unrolled; o += 4) {
-                sums[o] += value * kernel[row + o];
-                sums[o + 1] += value * kernel[row + o + 1];
-                sums[o + 2] += value * kernel[row + o + 2];
-                sums[o + 3] += value * kernel[row + o + 3];
-              }
-              for (; o < outChannels; o++) sums[o] += value * kernel[row + o];
-            }
-            continue;
-          }
-          // grouped: input channel c feeds only its group's output channels
           for (let c = 0; c < inChannels; c++) {
             const value = x[pixel + c];
             if (value === 0) continue;
-            const group = Math.floor(c / groupIn);
+            const group = Math.floor(c / groupIn); // input channel c feeds only its group's outputs
             const row = (tap + (c - group * groupIn)) * outChannels;
             const end = (group + 1) * groupOut;
-            for (let o = group * groupOut; o < end; o++) sums[o] += value * kernel[row + o];
+            for (let o = Math.max(group * groupOut, from); o < end; o++) sums[o] += value * kernel[row + o];
           }
         }
       }
-      output.data.set(sums, (oy * g.outWidth + ox) * outChannels);
+      output.data.set(sums.subarray(from), (oy * g.outWidth + ox) * outChannels + from);
     }
   }
   return output;
@@ -125,12 +105,7 @@ function convolveByEights(layer, input, kernel, bias) {
       }
     }
   }
-  if (blocks < outChannels) {
-    const rest = convolve(layer, input, kernel, bias);
-    for (let p = 0; p < outHeight * outWidth; p++) {
-      for (let o = blocks; o < outChannels; o++) out[p * outChannels + o] = rest.data[p * outChannels + o];
-    }
-  }
+  if (blocks < outChannels) convolve(layer, input, kernel, bias, blocks, output);
   return output;
 }
 
