@@ -33,7 +33,8 @@ def open_page(browser, live_server):
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(f"{base}/{query}")
-        page.wait_for_selector("[data-testid=layer]")
+        # attached, not visible: ?view=3d hides the 2D network, and may do so before its layers first show
+        page.wait_for_selector("[data-testid=layer]", state="attached")
         page.wait_for_function("() => window.convnetVis.answers > 0", timeout=60_000)
         return page
 
