@@ -150,6 +150,7 @@ async function loadModel(id) {
     page.answer = null;
     page.big = isBig(detail);
     $("#model-description").textContent = detail.description;
+    $("#model-description").title = detail.description;
     $("#view-switch").hidden = page.big;
     unitInfo.setModel(detail);
     if (page.big) overview.setModel(detail);
