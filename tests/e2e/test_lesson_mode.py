@@ -239,6 +239,20 @@ def test_keys_buttons_and_leaving(step_page):
     assert "lesson=1" in page.url
 
 
+def test_another_model_keeps_the_step_and_lights_its_layers(step_page):
+    """Step 8 lights the dense layers of whichever model is open (runs last on this page)."""
+    page = step_page
+    go_to(page, 8)
+    page.select_option("#model", "mnist-lenet")
+    page.wait_for_function(
+        """() => document.body.dataset.ready === 'mnist-lenet'
+                 && ['dense1', 'dense2', 'output'].every(n => document.querySelector(`#network [data-layer=${n}]`)?.classList.contains('lesson-focus'))"""
+    )
+    assert page.inner_text("[data-testid=lesson-title]") == STEPS[7]["title"]
+    assert page.locator(".lesson-focus").count() == 4  # flatten, dense1, dense2 and the output
+    assert "lesson=8" in page.url and "model=mnist-lenet" in page.url
+
+
 # -- projector mode --------------------------------------------------------------------------------
 
 LABELS = ".network .layer-name, .network .layer-kind, .network .layer-shape, .network .bar-label, .network .bar-value"
