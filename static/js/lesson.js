@@ -12,8 +12,10 @@ const KEYS = { ArrowRight: 1, PageDown: 1, ArrowLeft: -1, PageUp: -1 }; // prese
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(ready) {
-  for (let waited = 0; waited < WAIT_MS; waited += 100) {
+// Wait for `ready()` to hold; null if it does not in time or if `live()` stops holding (a newer
+// step was asked for, so this one's setup must not touch the page any more).
+async function until(ready, live) {
+  for (let waited = 0; waited < WAIT_MS && live(); waited += 100) {
     const value = ready();
     if (value) return value;
     await sleep(100);
@@ -126,11 +128,13 @@ export class LessonMode {
     this.el.next.disabled = number === total;
     this.fitPanel();
     this.spotlight(this.targets(step), false);
+    const live = () => run === this.run;
+    const actions = this.actions(live);
     for (const action of step.do || []) {
-      if (run !== this.run) return;
+      if (!live()) return;
       const [name, argument] = Object.entries(action)[0];
       try {
-        await this.actions[name](argument);
+        await actions[name](argument);
       } catch (error) {
         console.warn(`Lesson step ${number}: ${name} did not run: ${error}`);
       }
@@ -182,11 +186,14 @@ export class LessonMode {
     document.documentElement.style.setProperty("--lesson-panel", `${this.root.hidden ? 0 : this.root.offsetHeight}px`);
   }
 
-  get actions() {
+  // What a step's `do` can set up, by name; each waits for its part of the page, then acts only if
+  // its step is still the one asked for.
+  actions(live) {
     const page = this.page;
     const lessons = page.lessons;
     const modelId = () => document.body.dataset.ready;
-    const ready = () => until(() => modelId() && page.current().answer);
+    const wait = (ready) => until(ready, live);
+    const ready = () => wait(() => modelId() && page.current().answer);
     const layerNamed = (reference) => {
       const { detail } = page.current();
       const [name] = resolveLayers(reference, detail);
@@ -201,34 +208,31 @@ export class LessonMode {
       },
       kernel: async ({ preset, relu }) => {
         const lab = lessons.kernel;
-        await ready();
-        await until(() => lab.presets && lab.detail && lab.detail.id === modelId() && lab.presets.has(preset));
+        if (!(await ready()) || !(await wait(() => lab.presets && lab.detail && lab.detail.id === modelId() && lab.presets.has(preset)))) return;
         choose(lab.el.source, "input");
         choose(lab.el.relu, relu);
         choose(lab.el.preset, preset);
       },
       // one cell's computation, on the cell of the layer the drawing excites most
       how: async (reference) => {
-        await ready();
         const view = lessons.step;
-        await until(() => view.detail && view.detail.id === modelId());
+        if (!(await ready()) || !(await wait(() => view.detail && view.detail.id === modelId()))) return;
         const layer = layerNamed(reference);
         const unit = layer && strongestUnit(layer, page.current().answer);
         if (unit) await view.show({ layer: layer.name, ...unit });
       },
       pin: async (reference) => {
-        await ready();
+        if (!(await ready())) return;
         const layer = layerNamed(reference);
         const unit = layer && strongestUnit(layer, page.current().answer);
         if (unit) page.pin(unit.index === undefined ? `${layer.name}:${unit.channel},${unit.y},${unit.x}` : `${layer.name}:${unit.index}`);
       },
       explain: async (method) => {
         const select = document.querySelector("#explain-method");
-        await until(() => select.querySelector(`option[value="${method}"]`));
-        choose(select, method);
+        if (await wait(() => select.querySelector(`option[value="${method}"]`))) choose(select, method);
       },
       atlas: async (reference) => {
-        await ready();
+        if (!(await ready())) return;
         const layer = layerNamed(reference);
         if (layer) choose(document.querySelector("#atlas-layer"), layer.name);
       },
