@@ -1,9 +1,12 @@
-"""Screenshots of each Lessons view for the README (docs/img/lessons-*.png), from the real page.
+"""Screenshots of each Lessons view and of lesson mode for the README (docs/img/lessons-*.png,
+docs/img/lesson-mode-*.png), from the real page.
 
     .venv/bin/python scripts/lesson_screenshots.py
 
 Starts the server on the bundled models, draws a 6 in Debian's chromium, opens each view and
-saves it. Not a test: it asserts nothing, it only pictures the views.
+saves it; then lesson mode as a class sees it: a step at 1440x900, projector mode on the light
+theme at 1920x1080 and a step on a phone (390x844). Not a test: it asserts nothing, it only
+pictures the views.
 """
 
 from __future__ import annotations
@@ -36,6 +39,31 @@ def draw(page, strokes) -> None:
                 t = step / 8
                 page.mouse.move(box["x"] + (x0 + (x1 - x0) * t) * scale, box["y"] + (y0 + (y1 - y0) * t) * scale)
         page.mouse.up()
+
+
+# (file name, link, lesson step, window): lesson mode as the README shows it
+LESSON_MODE_SHOTS = [
+    ("lesson-mode-step.png", "/?model=mnist-convnet", 4, (1440, 900)),
+    ("lesson-mode-projector.png", "/?model=mnist-convnet&projector=1&theme=light&font=22", 7, (1920, 1080)),
+    ("lesson-mode-phone.png", "/?model=mnist-lenet", 4, (390, 844)),
+]
+
+
+def lesson_mode(browser, url: str) -> None:
+    for name, link, step, (width, height) in LESSON_MODE_SHOTS:
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(url + link)  # draw first, then open the step on the drawing
+        page.wait_for_selector("[data-testid=layer]")
+        blank_pad(page)
+        draw(page, SIX)
+        page.wait_for_function("() => document.querySelector('[data-testid=prediction]').textContent.trim() === '6'")
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.click("[data-testid=lesson-start]")
+        page.select_option("[data-lm=jump]", str(step))
+        page.wait_for_function(f"() => document.querySelector('#lesson-mode').dataset.shown === '{step}'", timeout=60_000)
+        page.wait_for_timeout(600)  # the dimming's fade
+        page.screenshot(path=OUT / name)
+        page.close()
 
 
 def main() -> None:
@@ -88,8 +116,9 @@ def main() -> None:
         page.click("[data-testid=lesson-summary] summary")
         page.wait_for_selector("[data-testid=total-params]")
         page.locator("[data-testid=lesson-summary]").screenshot(path=OUT / "lessons-summary.png")
+        lesson_mode(browser, url)
         browser.close()
-    print("saved", ", ".join(sorted(p.name for p in OUT.glob("lessons-*.png"))))
+    print("saved", ", ".join(sorted(p.name for p in OUT.glob("lesson*-*.png"))))
 
 
 if __name__ == "__main__":

@@ -89,6 +89,8 @@ export const api = {
     if (!response.ok) throw new ApiError(response.status, `${path}: ${response.status} ${response.statusText}`);
     return response.blob();
   },
+  // The lesson mode's course (static/lessons/course.json), served with the page.
+  course: () => request("/static/lessons/course.json"),
   models: () => request("/api/models"),
   methods: () => request("/api/methods"),
   model: (id) => request(`/api/models/${encodeURIComponent(id)}`),

@@ -17,6 +17,8 @@ import { renderSteps } from "./preprocessing.js";
 import { ReadingPanel } from "./reading.js";
 import { state } from "./state.js";
 import { initLessons } from "./lessons/index.js";
+import { LessonMode } from "./lesson.js";
+import { ProjectorMode } from "./projector.js";
 
 const $ = (selector) => document.querySelector(selector);
 const page = { detail: null, answer: null, big: false, view3d: null };
@@ -148,6 +150,7 @@ async function loadModel(id) {
     page.answer = null;
     page.big = isBig(detail);
     $("#model-description").textContent = detail.description;
+    $("#model-description").title = detail.description;
     $("#view-switch").hidden = page.big;
     unitInfo.setModel(detail);
     if (page.big) overview.setModel(detail);
@@ -210,7 +213,15 @@ async function start() {
   $("#scale").addEventListener("change", (event) => state.set({ scale: event.target.value }));
   $("[data-testid=view-3d]").addEventListener("change", (event) => state.set({ view: event.target.checked ? "3d" : "2d" }));
   drawLegend($("#legend"), false);
-  initLessons({ current: () => ({ detail: page.detail, answer: page.answer, pixels: currentPixels }) });
+  const current = () => ({ detail: page.detail, answer: page.answer, pixels: currentPixels });
+  const lessons = initLessons({ current });
+  new ProjectorMode({ network });
+  // a lesson step pins a unit as a click would, so the Unit box, the edges and the link follow
+  const pin = (unit) => {
+    state.set({ unit });
+    unitInfo.restore(unit);
+  };
+  new LessonMode($("#lesson-mode"), { current, lessons, pin }).load();
   try {
     const { models } = await api.models();
     if (!models.length) {

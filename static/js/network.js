@@ -7,6 +7,8 @@ import { channelRange, edgeColour, paintGrid } from "./colors.js";
 import { fitLayout } from "./layout.js";
 
 const BAR_HEIGHT = 64; // the output layer's probability bars
+const BAR_LINES = 6.5; // with big labels (projector mode), bars this many label lines high: value, track, class
+const MIN_ROW = 26; // a layer's row is at least this high, for its label
 const MAX_BARS = 20; // more classes than this: the output is drawn as units, with the top five named
 const GAP_COLOUR = [34, 39, 54];
 
@@ -52,6 +54,7 @@ export class NetworkView {
     this.onLeave = onLeave;
     this.onSelect = onSelect;
     this.slots = new Map();
+    this.labelFont = null;
     new ResizeObserver(() => this.detail && this.layout()).observe(container);
   }
 
@@ -82,9 +85,8 @@ export class NetworkView {
     const classes = this.detail.classes;
     if (isOutput && classes.length <= MAX_BARS && layer.output_shape.length === 1) {
       slot.isOutput = true;
-      slot.fixedHeight = BAR_HEIGHT;
       const body = element("div", { class: "bars" });
-      body.style.height = `${BAR_HEIGHT}px`;
+      slot.barBody = body;
       slot.bars = classes.map((name, index) => {
         const fill = element("span", { class: "bar-fill" });
         const value = element("span", { class: "bar-value", text: "–" });
@@ -133,6 +135,14 @@ export class NetworkView {
     return slot;
   }
 
+  // Label size in css px for projector mode (null: the page's own small labels). Rows and the
+  // output bars grow to hold labels that big, so none is clipped.
+  setLabelFont(px) {
+    if (px === this.labelFont) return;
+    this.labelFont = px;
+    if (this.detail) this.layout();
+  }
+
   // Size every layer so the whole network fits the container (scrolling only if it cannot).
   layout() {
     const style = getComputedStyle(this.container);
@@ -142,7 +152,14 @@ export class NetworkView {
     const height = this.container.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
     if (width <= 0 || height <= 0) return;
     const slots = [...this.slots.values()];
-    const placed = fitLayout(slots, width, height - 2);
+    for (const slot of slots) {
+      if (!slot.barBody) continue;
+      slot.fixedHeight = this.labelFont ? Math.round(this.labelFont * BAR_LINES) : BAR_HEIGHT;
+      slot.barBody.style.height = `${slot.fixedHeight}px`;
+    }
+    // big labels: every row at least as tall as the tallest label
+    const minRow = this.labelFont ? Math.max(MIN_ROW, ...slots.map((slot) => slot.section.querySelector(".layer-label").scrollHeight)) : MIN_ROW;
+    const placed = fitLayout(slots, width, height - 2, { minRow });
     slots.forEach((slot, i) => {
       const { grid, cell, height: rowHeight } = placed[i];
       slot.section.style.height = `${rowHeight}px`;

@@ -10,13 +10,19 @@ const FIELDS = {
   unit: { fallback: "" }, // the selected unit: "conv2:c,y,x" (feature map) or "dense1:i" (vector layer)
   method: { fallback: "" }, // explanation method
   class: { fallback: "" }, // explanation class ("" = the top prediction)
+  lesson: { fallback: "", pattern: /^[1-9]\d?$/ }, // the lesson mode's step, from 1 ("" = no lesson)
+  projector: { fallback: "", allowed: ["", "1"] }, // projector mode: the network fills the screen
+  theme: { fallback: "dark", allowed: ["dark", "light"] },
+  font: { fallback: "", pattern: /^\d{1,3}$/ }, // label size in px in projector mode ("" = its default)
 };
+
+const valid = (field, raw) => (!field.allowed || field.allowed.includes(raw)) && (!field.pattern || raw === field.fallback || field.pattern.test(raw));
 
 function read(url) {
   const values = {};
   for (const [name, field] of Object.entries(FIELDS)) {
     const raw = url.searchParams.get(name);
-    values[name] = raw !== null && (!field.allowed || field.allowed.includes(raw)) ? raw : field.fallback;
+    values[name] = raw !== null && valid(field, raw) ? raw : field.fallback;
   }
   return values;
 }
