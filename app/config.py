@@ -34,6 +34,13 @@ class Settings:
     # 262,657. Parsing millions of tiny arrays holds Python's global lock for seconds even on a
     # worker thread (10 MB of one-element kernel rows stalled /api/health 2.7 s); more is 413.
     max_json_arrays: int = field(default_factory=lambda: int(_env("MAX_JSON_ARRAYS", "300000")))
+    # One HTTP request head (request line and headers) may take at most this many bytes; past it
+    # `python -m app serve` answers 431 (414 for the request line alone) and closes. Also the
+    # pipelined requests one connection may have waiting unanswered before it is no longer read.
+    max_head_bytes: int = field(default_factory=lambda: int(_env("MAX_HEAD_BYTES", str(32 * 1024))))
+    # A head must be complete this many seconds after the connection could send it (opened, or
+    # its previous answer sent); past it: 408 and closed (a connection that sent nothing: closed).
+    head_timeout_seconds: float = field(default_factory=lambda: float(_env("HEAD_TIMEOUT_SECONDS", "20")))
     # Long jobs (occlusion, saliency, filter patterns) running at once per process; more get 503.
     max_long_jobs: int = field(default_factory=lambda: int(_env("MAX_LONG_JOBS", "2")))
     # Uploads decoded and preprocessed at once per process; more wait their turn (this bounds memory).
