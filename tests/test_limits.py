@@ -553,3 +553,111 @@ def test_serve_runs_the_limited_http_protocol(monkeypatch):
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
     main(["serve"])
     assert seen["http"] == "app.http_protocol:LimitedH11Protocol"
+
+
+# ------------------------------------------ item 3: every method's cost bounded by a cost model
+from app.services import explanations  # noqa: E402
+from app.viz import filters as filter_patterns  # noqa: E402
+from app.viz.methods import METHODS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def models_224(tmp_path_factory) -> Path:
+    """A small RGB model at 224x224 (the size of the course's VGG16 and most pretrained models)."""
+    folder = tmp_path_factory.mktemp("models-224")
+    keras.utils.set_random_seed(29)
+    inputs = keras.Input((224, 224, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(16, 3, strides=2, activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="out")(x)).save(folder / "rgb224.keras")
+    return folder
+
+
+def test_the_defaults_of_every_method_pass_the_default_limit_on_the_bundled_and_a_224_model(models_224):
+    limit = Settings().max_explanation_cost
+    served = [*ModelRegistry.from_settings(Settings(models_dir=MODELS_DIR)), ModelRegistry.from_settings(Settings(models_dir=models_224)).get("rgb224")]
+    assert {s.graph.input_shape[:2] for s in served} >= {(28, 28), (224, 224)}
+    for model in served:
+        for method in METHODS.values():
+            options = explanations.prepare(model, method, {})
+            for response in (explanations.ResponseOptions(), explanations.ResponseOptions(faithfulness=True)):
+                cost = explanations.cost(model, method, options, response)
+                assert 0 < cost.pixel_passes <= limit, (model.id, method.name, cost)
+        assert filter_patterns.cost(model.graph, filter_patterns.Options()).pixel_passes <= limit
+    # RISE's defaults on 224x224, by hand: 2,001 forward passes of 50,176 pixels, and 2,000 masks
+    # each made from a 7x7 grid upsampled to 256x256 (8 x ceil(224 / 7)): 256 * 7 * (7 + 256) / 64
+    rgb = served[-1]
+    rise = explanations.cost(rgb, METHODS["rise"], explanations.prepare(rgb, METHODS["rise"], {}), explanations.ResponseOptions())
+    assert rise.pixel_passes == 2001 * 224 * 224 + 2000 * 256 * 7 * 263 / 64
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "over", "under", "named"),
+    [
+        ("saliency", "method=rise&masks=10000", "method=rise&masks=10", "Lower masks (or cell)"),
+        ("saliency", "method=rise&masks=2000&cell=64", "method=rise&masks=2000&cell=7", "Lower masks (or cell)"),
+        ("occlusion", "patch=32&stride=2", "patch=32&stride=112", "a larger stride"),
+    ],
+)
+def test_a_request_over_the_default_limit_on_a_224_model_is_a_422_naming_what_to_lower(models_224, endpoint, over, under, named):
+    pixels = {"pixels": np.random.default_rng(0).uniform(0, 1, (224, 224, 3)).round(3).tolist()}
+    with client_for(models_224) as client:
+        refused = client.post(f"/api/models/rgb224/{endpoint}?{over}", json=pixels)
+        assert_error(refused, 422)
+        detail = refused.json()["detail"]
+        assert "CONVNET_VIS_MAX_EXPLANATION_COST" in detail and "250,000,000" in detail and named in detail, detail
+        if "masks=2000" not in under:  # 2,000 masks of 224x224 pass the limit but take long here
+            assert client.post(f"/api/models/rgb224/{endpoint}?{under}", json=pixels).status_code == 200
+
+
+LOW_LIMIT = 40_000  # pixel passes: 51 forward passes of a 28x28 drawing, or 17 gradients
+
+
+@pytest.fixture(scope="module")
+def low_limit_client(tmp_path_factory):
+    settings = Settings(models_dir=MODELS_DIR, cache_dir=tmp_path_factory.mktemp("cache"), max_explanation_cost=LOW_LIMIT)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("path", "over", "under", "named"),
+    [
+        ("saliency", "method=rise&masks=2000", "method=rise&masks=20", "masks"),
+        ("occlusion", "", "stride=8", "stride"),
+        ("gradcam", "method=scorecam", "method=scorecam&max_channels=8", "max_channels"),
+        ("saliency", "method=smoothgrad&samples=50", "method=smoothgrad&samples=16", "samples"),
+        ("saliency", "method=integrated_gradients&steps=64", "method=integrated_gradients&steps=15", "steps"),
+        ("saliency", "method=integrated_gradients&steps=4&tolerance=0.1", "method=integrated_gradients&steps=4", "drop tolerance"),
+        ("gradcam", "faithfulness=true&faithfulness_steps=30", "faithfulness=true&faithfulness_steps=20", "faithfulness_steps"),
+    ],
+)
+def test_each_methods_options_are_costed_and_refused_past_the_limit(low_limit_client, path, over, under, named):
+    """Each method's cost grows with its own options (RISE: masks and cell; occlusion: positions;
+    Score-CAM: channels; SmoothGrad: samples; IG: steps, and with a tolerance the steps it may
+    double to; faithfulness: its steps); past the limit, 422 names them."""
+    pixels = {"pixels": np.zeros((28, 28)).tolist()}
+    refused = low_limit_client.post(f"{CONVNET}/{path}?{over}", json=pixels)
+    assert_error(refused, 422)
+    detail = refused.json()["detail"]
+    assert f"the limit is {LOW_LIMIT:,}" in detail and named in detail.split("Lower")[1], detail
+    answered = low_limit_client.post(f"{CONVNET}/{path}?{under}", json=pixels)
+    assert answered.status_code == 200, answered.text
+
+
+def test_a_filter_patterns_steps_are_costed(low_limit_client):
+    refused = low_limit_client.get(f"{CONVNET}/layers/conv1/filters/0?steps=128")
+    assert_error(refused, 422)
+    assert "steps=128" in refused.json()["detail"] and "Lower steps" in refused.json()["detail"]
+    assert low_limit_client.get(f"{CONVNET}/layers/conv1/filters/0?steps=16").status_code == 200
+    assert low_limit_client.get(f"{CONVNET}/layers/conv1/filters?steps=128").status_code == 422  # the atlas too
+
+
+def test_the_cost_check_runs_before_any_work(low_limit_client, monkeypatch):
+    from app.viz import rise
+
+    ran = []
+    monkeypatch.setattr(rise.MaskSampler, "draw", lambda *args: ran.append(args))
+    response = low_limit_client.post(f"{CONVNET}/saliency?method=rise&masks=10000&stream=true", json={"pixels": np.zeros((28, 28)).tolist()})
+    assert response.status_code == 422 and ran == []  # streamed, yet refused before its 200 and its first step
