@@ -18,6 +18,11 @@ def main(argv: list[str] | None = None) -> None:
         help="uvicorn worker processes (default: CONVNET_VIS_WORKERS or 1)",
     )
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--http", choices=["limited", "httptools"], default="limited",
+        help="HTTP/1.1 protocol: limited (default: h11 with the head and pipelining limits of app/http_protocol.py) "
+        "or httptools (uvicorn's default, without them; for benchmark comparisons only)",
+    )
     precompute = commands.add_parser("filters", help="precompute filter atlases into the cache")
     precompute.add_argument("model", help="model id")
     precompute.add_argument("--layer", action="append", help="layer name (repeatable; default: every layer with channels)")
@@ -46,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     import uvicorn
 
+    from app import http_protocol
     from app.config import Settings
     from app.shutdown import FORCE_EXIT_SECONDS
     from app.ws_protocol import IMPORT_PATH
@@ -57,6 +63,8 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        # Request heads bounded in size and time, pipelined requests in bytes (app/http_protocol.py).
+        http=http_protocol.IMPORT_PATH if args.http == "limited" else "httptools",
         # Activation frames are base64 floats that barely compress: deflate costs more than it saves.
         ws_per_message_deflate=False,
         ws=IMPORT_PATH,

@@ -34,6 +34,18 @@ class Settings:
     # 262,657. Parsing millions of tiny arrays holds Python's global lock for seconds even on a
     # worker thread (10 MB of one-element kernel rows stalled /api/health 2.7 s); more is 413.
     max_json_arrays: int = field(default_factory=lambda: int(_env("MAX_JSON_ARRAYS", "300000")))
+    # One HTTP request head (request line and headers) may take at most this many bytes; past it
+    # `python -m app serve` answers 431 (414 for the request line alone) and closes. Also the
+    # pipelined requests one connection may have waiting unanswered before it is no longer read.
+    max_head_bytes: int = field(default_factory=lambda: int(_env("MAX_HEAD_BYTES", str(32 * 1024))))
+    # A head must be complete this many seconds after the connection could send it (opened, or
+    # its previous answer sent); past it: 408 and closed (a connection that sent nothing: closed).
+    head_timeout_seconds: float = field(default_factory=lambda: float(_env("HEAD_TIMEOUT_SECONDS", "20")))
+    # What one explanation or filter pattern may cost, in pixel passes (a forward pass of one H x W
+    # input counts H * W, a gradient 3 H * W; RISE adds its masks' making): past it, 422 naming
+    # the options to lower. The defaults of every method pass on a 224x224 model (RISE's, the
+    # dearest: 115 M); 10,000 RISE masks on 224x224 (576 M) do not, on 28x28 (92 M) they do.
+    max_explanation_cost: float = field(default_factory=lambda: float(_env("MAX_EXPLANATION_COST", "250e6")))
     # Long jobs (occlusion, saliency, filter patterns) running at once per process; more get 503.
     max_long_jobs: int = field(default_factory=lambda: int(_env("MAX_LONG_JOBS", "2")))
     # Uploads decoded and preprocessed at once per process; more wait their turn (this bounds memory).

@@ -40,7 +40,8 @@ class Server:
     """One `python -m app serve` process on a loopback port (start, wait until healthy, stop)."""
 
     def __init__(
-        self, models_dir: Path | None = None, workers: int = 1, env: dict | None = None, cache: str | None = None, port: int | None = None
+        self, models_dir: Path | None = None, workers: int = 1, env: dict | None = None, cache: str | None = None, port: int | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.port = port or free_port()  # a port again: the same server back after a stop
         environment = {
@@ -51,7 +52,7 @@ class Server:
             **(env or {}),
         }
         self.log = tempfile.NamedTemporaryFile("w+", prefix="convnet-vis-server-", suffix=".log", delete=False)
-        command = [sys.executable, "-m", "app", "serve", "--port", str(self.port), "--workers", str(workers)]
+        command = [sys.executable, "-m", "app", "serve", "--port", str(self.port), "--workers", str(workers), *args]
         self.process = subprocess.Popen(
             command + ["--log-level", "warning"], cwd=PROJECT_ROOT, env=environment, stdout=self.log, stderr=subprocess.STDOUT
         )
@@ -82,10 +83,13 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(models_dir: Path | None = None, workers: int = 1, env: dict | None = None, timeout: float = 120, cache: str | None = None):
+def running_server(
+    models_dir: Path | None = None, workers: int = 1, env: dict | None = None, timeout: float = 120, cache: str | None = None,
+    args: tuple[str, ...] = (),
+):
     """Yield the base URL of `python -m app serve` on a free loopback port; stop it afterwards.
-    `cache`: its cache folder (default: a new empty one)."""
-    server = Server(models_dir, workers, env, cache)
+    `cache`: its cache folder (default: a new empty one); `args`: more arguments to `serve`."""
+    server = Server(models_dir, workers, env, cache, args=args)
     try:
         server.wait_healthy(timeout)
         yield server.url

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from app.main import create_app
 from app.registry import ModelRegistry, why_not_loaded
 from app.services.rate import TokenBucket
 from app.viz import activations
-from bench.server import running_server
+from bench.server import rss_bytes, running_server
 from tests.conftest import MODELS_DIR, assert_error, client_for
 
 CONVNET = "/api/models/mnist-convnet"
@@ -433,3 +434,230 @@ def test_metrics_in_prometheus_format(tmp_path, mnist):
         assert f"convnet_vis_{name} " in text, name
     assert "convnet_vis_live_connections 1.0" in text
     assert 'convnet_vis_compiled_functions{model="mnist-convnet"}' in text
+
+
+# ------------------------------- item 1: HTTP heads and pipelining, under `python -m app serve` itself
+HEAD_TIMEOUT = 2.0
+
+
+@pytest.fixture(scope="module")
+def http_server(tmp_path_factory):
+    """The real server as `python -m app serve` starts it (uvicorn with app/http_protocol.py), with
+    a short head timeout so a test waits seconds, not the default 20."""
+    env = {"CONVNET_VIS_CACHE_DIR": str(tmp_path_factory.mktemp("cache")), "CONVNET_VIS_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT)}
+    with running_server(MODELS_DIR, env=env) as url:
+        yield url
+
+
+def _status(reply: bytes) -> int:
+    assert reply.startswith(b"HTTP/1.1 "), reply[:100]
+    return int(reply.split(b" ", 2)[1])
+
+
+def test_a_head_over_the_limit_is_answered_431_and_closed(http_server):
+    """A 100 MB head that never ended cost about 96 MiB and stayed open; now 32 KiB (the setting)."""
+    from bench.http_limits import answer, connect, is_closed, write_until_stalled
+
+    limit = Settings().max_head_bytes
+    with connect(http_server, timeout=10) as connection:
+        connection.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
+        sent = write_until_stalled(connection, b"a" * 2**20, 20 * 2**20)
+        reply = answer(connection, 30)
+        assert is_closed(connection, 30)
+    assert _status(reply) == 431 and b"CONVNET_VIS_MAX_HEAD_BYTES" in reply, reply[:300]
+    assert sent < 20 * 2**20  # the server stopped taking it
+    # just under the limit is served (h11's own default, 16 KiB, would refuse it)
+    under = httpx.get(http_server + "/api/health", headers={"x-big": "a" * (limit - 1000)}, timeout=30)
+    assert under.status_code == 200
+    over = httpx.get(http_server + "/api/health", headers={"x-big": "a" * limit}, timeout=30)
+    assert over.status_code == 431 and "over 32768 bytes" in over.json()["detail"]
+
+
+def test_a_request_line_over_the_limit_is_answered_414(http_server):
+    response = httpx.get(http_server + "/api/health?x=" + "a" * 40_000, timeout=30)
+    assert response.status_code == 414 and "request line" in response.json()["detail"]
+
+
+def test_a_slow_head_is_answered_408_and_closed_after_the_head_timeout(http_server):
+    """One byte every few seconds kept a connection open for ever (uvicorn's keep-alive timer stops
+    at the first byte). The wait below is only how long the test gives the server to close."""
+    from bench.http_limits import answer, connect, is_closed
+
+    with connect(http_server, timeout=10) as connection:
+        connection.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        reply = answer(connection, 60)
+        assert is_closed(connection, 10)
+    assert _status(reply) == 408 and b"CONVNET_VIS_HEAD_TIMEOUT_SECONDS" in reply, reply[:300]
+
+
+def test_a_connection_that_sends_nothing_is_closed_without_an_answer(http_server):
+    from bench.http_limits import answer, connect
+
+    with connect(http_server, timeout=10) as connection:
+        assert answer(connection, 60) == b""  # closed without a word (no close: the 60 s fail it)
+        assert connection.recv(1) == b""
+
+
+def test_a_head_sent_in_pieces_within_the_time_and_a_slow_answer_are_not_cut(http_server):
+    """The timer covers the head only: not an answer that takes longer than the head timeout, nor
+    the live channel, nor the next request on the same connection."""
+    from bench.http_limits import connect
+
+    head = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with connect(http_server, timeout=30) as connection:
+        for piece in (head[:10], head[10:30], head[30:]):
+            connection.sendall(piece)
+            time.sleep(HEAD_TIMEOUT / 5)
+        reply = connection.recv(65536)
+        assert _status(reply) == 200
+    # a RISE run of several seconds answered on its connection
+    pixels = {"pixels": np.zeros((28, 28)).tolist()}
+    with httpx.Client(timeout=120) as client:
+        slow = client.post(http_server + f"{CONVNET}/saliency?method=rise&masks=6000&cell=64", json=pixels)
+        assert slow.status_code == 200, slow.text
+    from websockets.sync.client import connect as ws_connect
+
+    with ws_connect(http_server.replace("http", "ws") + f"{CONVNET}/live", open_timeout=30) as socket_:
+        socket_.send(json.dumps({"seq": 1, **pixels}))
+        assert json.loads(socket_.recv(timeout=30))["seq"] == 1
+        time.sleep(HEAD_TIMEOUT * 1.5)  # past the head timeout: the channel stays open
+        socket_.send(json.dumps({"seq": 2, **pixels}))
+        assert json.loads(socket_.recv(timeout=30))["seq"] == 2
+
+
+def test_a_pipelined_flood_does_not_grow_the_servers_memory(http_server):
+    """1.2 M pipelined requests written without reading took RSS from 2.76 to 4.37 GB: uvicorn's
+    httptools parsed every read into a queue, and read on while a file answer (which reads the
+    request to notice a disconnect) waited for the client (bench.http_limits: +2.8 GiB for 61 MB).
+    Here 800,000 of them, 41 MB: the server stops reading and its memory stays put."""
+    from bench.http_limits import PIPELINED, connect, write_until_stalled
+
+    total = 800_000 * len(PIPELINED)
+    before = rss_bytes(http_server.pid)
+    with connect(http_server, timeout=5) as connection:
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)  # answers pile up in the server
+        sent = write_until_stalled(connection, PIPELINED * 20_000, total)
+        grown = rss_bytes(http_server.pid) - before
+    print(f"pipelined: {sent / 1e6:.1f} of {total / 1e6:.1f} MB taken; RSS grew {grown / 2**20:.1f} MiB")
+    assert sent < total  # the server stopped reading
+    assert grown < 64 * 2**20, grown / 2**20
+    assert httpx.get(http_server + "/api/health", timeout=30).status_code == 200  # and serves others
+
+
+def test_serve_runs_the_limited_http_protocol(monkeypatch):
+    import uvicorn
+
+    from app.__main__ import main
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
+    main(["serve"])
+    assert seen["http"] == "app.http_protocol:LimitedH11Protocol"
+
+
+# ------------------------------------------ item 3: every method's cost bounded by a cost model
+from app.services import explanations  # noqa: E402
+from app.viz import filters as filter_patterns  # noqa: E402
+from app.viz.methods import METHODS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def models_224(tmp_path_factory) -> Path:
+    """A small RGB model at 224x224 (the size of the course's VGG16 and most pretrained models)."""
+    folder = tmp_path_factory.mktemp("models-224")
+    keras.utils.set_random_seed(29)
+    inputs = keras.Input((224, 224, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(16, 3, strides=2, activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="out")(x)).save(folder / "rgb224.keras")
+    return folder
+
+
+def test_the_defaults_of_every_method_pass_the_default_limit_on_the_bundled_and_a_224_model(models_224):
+    limit = Settings().max_explanation_cost
+    served = [*ModelRegistry.from_settings(Settings(models_dir=MODELS_DIR)), ModelRegistry.from_settings(Settings(models_dir=models_224)).get("rgb224")]
+    assert {s.graph.input_shape[:2] for s in served} >= {(28, 28), (224, 224)}
+    for model in served:
+        for method in METHODS.values():
+            options = explanations.prepare(model, method, {})
+            for response in (explanations.ResponseOptions(), explanations.ResponseOptions(faithfulness=True)):
+                cost = explanations.cost(model, method, options, response)
+                assert 0 < cost.pixel_passes <= limit, (model.id, method.name, cost)
+        assert filter_patterns.cost(model.graph, filter_patterns.Options()).pixel_passes <= limit
+    # RISE's defaults on 224x224, by hand: 2,001 forward passes of 50,176 pixels, and 2,000 masks
+    # each made from a 7x7 grid upsampled to 256x256 (8 x ceil(224 / 7)): 256 * 7 * (7 + 256) / 64
+    rgb = served[-1]
+    rise = explanations.cost(rgb, METHODS["rise"], explanations.prepare(rgb, METHODS["rise"], {}), explanations.ResponseOptions())
+    assert rise.pixel_passes == 2001 * 224 * 224 + 2000 * 256 * 7 * 263 / 64
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "over", "under", "named"),
+    [
+        ("saliency", "method=rise&masks=10000", "method=rise&masks=10", "Lower masks (or cell)"),
+        ("saliency", "method=rise&masks=2000&cell=64", "method=rise&masks=2000&cell=7", "Lower masks (or cell)"),
+        ("occlusion", "patch=32&stride=2", "patch=32&stride=112", "a larger stride"),
+    ],
+)
+def test_a_request_over_the_default_limit_on_a_224_model_is_a_422_naming_what_to_lower(models_224, endpoint, over, under, named):
+    pixels = {"pixels": np.random.default_rng(0).uniform(0, 1, (224, 224, 3)).round(3).tolist()}
+    with client_for(models_224) as client:
+        refused = client.post(f"/api/models/rgb224/{endpoint}?{over}", json=pixels)
+        assert_error(refused, 422)
+        detail = refused.json()["detail"]
+        assert "CONVNET_VIS_MAX_EXPLANATION_COST" in detail and "250,000,000" in detail and named in detail, detail
+        if "masks=2000" not in under:  # 2,000 masks of 224x224 pass the limit but take long here
+            assert client.post(f"/api/models/rgb224/{endpoint}?{under}", json=pixels).status_code == 200
+
+
+LOW_LIMIT = 40_000  # pixel passes: 51 forward passes of a 28x28 drawing, or 17 gradients
+
+
+@pytest.fixture(scope="module")
+def low_limit_client(tmp_path_factory):
+    settings = Settings(models_dir=MODELS_DIR, cache_dir=tmp_path_factory.mktemp("cache"), max_explanation_cost=LOW_LIMIT)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("path", "over", "under", "named"),
+    [
+        ("saliency", "method=rise&masks=2000", "method=rise&masks=20", "masks"),
+        ("occlusion", "", "stride=8", "stride"),
+        ("gradcam", "method=scorecam", "method=scorecam&max_channels=8", "max_channels"),
+        ("saliency", "method=smoothgrad&samples=50", "method=smoothgrad&samples=16", "samples"),
+        ("saliency", "method=integrated_gradients&steps=64", "method=integrated_gradients&steps=15", "steps"),
+        ("saliency", "method=integrated_gradients&steps=4&tolerance=0.1", "method=integrated_gradients&steps=4", "drop tolerance"),
+        ("gradcam", "faithfulness=true&faithfulness_steps=30", "faithfulness=true&faithfulness_steps=20", "faithfulness_steps"),
+    ],
+)
+def test_each_methods_options_are_costed_and_refused_past_the_limit(low_limit_client, path, over, under, named):
+    """Each method's cost grows with its own options (RISE: masks and cell; occlusion: positions;
+    Score-CAM: channels; SmoothGrad: samples; IG: steps, and with a tolerance the steps it may
+    double to; faithfulness: its steps); past the limit, 422 names them."""
+    pixels = {"pixels": np.zeros((28, 28)).tolist()}
+    refused = low_limit_client.post(f"{CONVNET}/{path}?{over}", json=pixels)
+    assert_error(refused, 422)
+    detail = refused.json()["detail"]
+    assert f"the limit is {LOW_LIMIT:,}" in detail and named in detail.split("Lower")[1], detail
+    answered = low_limit_client.post(f"{CONVNET}/{path}?{under}", json=pixels)
+    assert answered.status_code == 200, answered.text
+
+
+def test_a_filter_patterns_steps_are_costed(low_limit_client):
+    refused = low_limit_client.get(f"{CONVNET}/layers/conv1/filters/0?steps=128")
+    assert_error(refused, 422)
+    assert "steps=128" in refused.json()["detail"] and "Lower steps" in refused.json()["detail"]
+    assert low_limit_client.get(f"{CONVNET}/layers/conv1/filters/0?steps=16").status_code == 200
+    assert low_limit_client.get(f"{CONVNET}/layers/conv1/filters?steps=128").status_code == 422  # the atlas too
+
+
+def test_the_cost_check_runs_before_any_work(low_limit_client, monkeypatch):
+    from app.viz import rise
+
+    ran = []
+    monkeypatch.setattr(rise.MaskSampler, "draw", lambda *args: ran.append(args))
+    response = low_limit_client.post(f"{CONVNET}/saliency?method=rise&masks=10000&stream=true", json={"pixels": np.zeros((28, 28)).tolist()})
+    assert response.status_code == 422 and ran == []  # streamed, yet refused before its 200 and its first step

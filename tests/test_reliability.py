@@ -442,7 +442,9 @@ def slow_model_server(tmp_path):
          keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")],
         name="slow",
     ).save(tmp_path / "slow.keras")
-    with running_server(tmp_path, env={"CONVNET_VIS_SHUTDOWN_GRACE_SECONDS": str(GRACE)}) as url:
+    # 9,216 positions of 192x192 cost 340 M pixel passes, over the default cost limit (250 M)
+    env = {"CONVNET_VIS_SHUTDOWN_GRACE_SECONDS": str(GRACE), "CONVNET_VIS_MAX_EXPLANATION_COST": "1e9"}
+    with running_server(tmp_path, env=env) as url:
         yield url
 
 

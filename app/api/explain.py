@@ -89,7 +89,7 @@ def add_endpoint(endpoint: str, methods: list[Method]) -> None:
         chosen = values.pop("method", None)
         method = by_name[chosen.value if chosen is not None else methods[0].name]
         inputs = InputQuery(**{name: values.pop(name) for name in InputQuery.model_fields})
-        job = explanations.job(served, method, values, inputs.arrays())
+        job = explanations.job(served, method, values, inputs.arrays(), settings.max_explanation_cost)
         stream = values.get("stream", False)
         # a method of one backward pass is, like the drawing path, never refused; its faithfulness curves are many passes
         long_job = method.long_job or values.get("faithfulness", False)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from app.api.deps import ERROR_RESPONSES, STREAM_RESPONSES, ArraysDep, FiltersDep, LongJobsDep, ModelDep
+from app.api.deps import ERROR_RESPONSES, STREAM_RESPONSES, ArraysDep, FiltersDep, LongJobsDep, ModelDep, SettingsDep
 from app.api.streaming import respond
 from app.encoding import ArrayOptions
 from app.jobs import JobLimiter
@@ -45,9 +45,10 @@ async def pattern_request(
     arrays: ArraysDep,
     patterns: FiltersDep,
     long_jobs: LongJobsDep,
+    settings: SettingsDep,
     size: int | None = Query(None, ge=1, description="input side, for models built for variable input sizes"),
 ) -> PatternRequest:
-    check(served, layer_name, size)
+    check(served, layer_name, size, options, settings.max_explanation_cost)
     return PatternRequest(served, layer_name, options, arrays, patterns, long_jobs, http.is_disconnected)
 
 

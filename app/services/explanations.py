@@ -18,7 +18,8 @@ from app.encoding import ArrayOptions, enlarged_png_data_url
 from app.errors import InvalidOption
 from app.registry import ServedModel
 from app.services.analysis import response_head
-from app.viz.base import Method, MethodOptions, Progress, check_class, normalise
+from app.viz.base import Cost, Method, MethodOptions, Progress, check_class, normalise
+from app.viz import faithfulness
 from app.viz.faithfulness import FaithfulnessOptions, deletion_insertion
 from app.viz.methods import METHODS
 
@@ -56,6 +57,14 @@ def prepare(served: ServedModel, method: Method, values: dict) -> MethodOptions:
     """The method's options from request values, resolved for this model (422 before any work)."""
     fields = {name: values[name] for name in method.options.model_fields if name in values}
     return method.options(**fields).resolved(served.graph)
+
+
+def cost(served: ServedModel, method: Method, options: MethodOptions, response: ResponseOptions) -> Cost:
+    """The method's cost for these options, with the faithfulness curves if asked for."""
+    total = method.cost(served.graph, options)
+    if response.faithfulness:
+        total = total + faithfulness.cost(served.graph, response.faithfulness_steps)
+    return total
 
 
 def explain(
@@ -96,12 +105,15 @@ def explain(
     return answer
 
 
-def job(served: ServedModel, method: Method, values: dict, arrays: ArrayOptions) -> Callable[[np.ndarray, Progress | None], dict]:
-    """Options checked now, before the body is read; the work as `job(model_input, progress)` for
-    a thread or a progress stream."""
+def job(
+    served: ServedModel, method: Method, values: dict, arrays: ArrayOptions, max_cost: float = float("inf")
+) -> Callable[[np.ndarray, Progress | None], dict]:
+    """Options checked now, before the body is read, the cost too (422 past `max_cost`); the work
+    as `job(model_input, progress)` for a thread or a progress stream."""
     options = prepare(served, method, values)
     response = ResponseOptions(**{name: values[name] for name in ResponseOptions.model_fields if name in values})
     response.parts(method)
+    cost(served, method, options, response).check(max_cost)
     class_index = values.get("class_index")
     check_class(served.graph, class_index)
 

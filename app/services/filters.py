@@ -22,8 +22,11 @@ from app.viz import filters
 from app.viz.base import Progress
 
 
-def check(served: ServedModel, layer: str, size: int | None = None) -> None:
-    """The layer must have channels; `size` is accepted only as the model's own input side."""
+def check(
+    served: ServedModel, layer: str, size: int | None = None, options: filters.Options | None = None, max_cost: float = float("inf")
+) -> None:
+    """The layer must have channels; `size` is accepted only as the model's own input side; a
+    pattern's cost (`filters.cost`) at most `max_cost`."""
     served.graph.layers.get(layer, LayerNeed.channels)
     height, width, _ = served.graph.input_shape
     if size is not None and size != max(height, width):
@@ -31,6 +34,8 @@ def check(served: ServedModel, layer: str, size: int | None = None) -> None:
             f"size {size} is not available: model {served.id!r} takes {width}x{height} inputs only "
             "(size applies to models built for variable input sizes)."
         )
+    if options is not None:
+        filters.cost(served.graph, options).check(max_cost)
 
 
 class FilterPatterns:

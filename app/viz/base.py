@@ -10,6 +10,10 @@ model, already `resolved` for this model; `progress(done, total)` is called for 
 raise `Cancelled` to stop one. The score differentiated is the class's pre-softmax logit: a
 saturated softmax has ~0 gradient (Selvaraju et al. 2017, section 3; Simonyan et al. 2014, section 3.1).
 
+Every method also declares what a run costs for given options, `cost(graph, options) -> Cost`,
+in pixel passes (`Cost`), so a request over `CONVNET_VIS_MAX_EXPLANATION_COST` is refused with
+422 before any work, naming the options to lower (`Cost.check`).
+
 Every method answers the class it explained and the model's probabilities for the input
 (`Target`): a one-pass method gets them from the same compiled call as its gradients, so an
 explanation costs one call into TensorFlow, not a prediction and then a gradient.
@@ -44,6 +48,44 @@ class MethodOptions(BaseModel):
         return self
 
 
+# A forward pass of one image costs its pixels; a gradient (forward and backward) about three times that.
+FORWARD, GRADIENT = 1, 3
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a run costs, in pixel passes: a forward pass of one H x W image counts H * W, a
+    gradient 3 H * W (the backward pass costs about twice the forward). The model's own size is
+    not counted: the unit says how the options multiply the work, which is what a request chooses.
+    `what` describes the run; `lower` names the options that make it cheaper."""
+
+    pixel_passes: float
+    what: str
+    lower: str
+
+    def __add__(self, other: "Cost") -> "Cost":
+        return Cost(self.pixel_passes + other.pixel_passes, f"{self.what} {other.what}", f"{self.lower}, or {other.lower}")
+
+    def check(self, limit: float) -> None:
+        """422 past `limit`, saying what the run costs, the limit's setting and what to lower."""
+        if self.pixel_passes > limit:
+            raise InvalidOption(
+                f"{self.what} costs about {self.pixel_passes:,.0f} pixel passes; the limit is {limit:,.0f} "
+                f"(CONVNET_VIS_MAX_EXPLANATION_COST). Lower {self.lower}."
+            )
+
+
+def passes(graph: ModelGraph, count: float, kind: int = FORWARD) -> float:
+    """Pixel passes of `count` passes of the model's input."""
+    height, width, _ = graph.input_shape
+    return count * kind * height * width
+
+
+def one_gradient(graph: ModelGraph, options: MethodOptions) -> Cost:
+    """One-pass methods (Grad-CAM, saliency): no option changes their cost."""
+    return Cost(passes(graph, 1, GRADIENT), "one gradient pass", "nothing: it is always allowed")
+
+
 @dataclass(frozen=True)
 class Target:
     """The class explained (the top-1 when none was asked for) and the model's probabilities."""
@@ -74,6 +116,7 @@ class Method:
     raw_field: str = "raw"
     warning: str | None = None  # shown wherever the method's maps are (page, docs, GET /api/methods)
     warm_up: Callable[[ModelGraph], None] | None = None
+    cost: Callable[[ModelGraph, MethodOptions], Cost] = one_gradient  # options already resolved
 
 
 ACTIVATION_BUDGET = 512 * 1024 * 1024  # activations one batched pass may hold

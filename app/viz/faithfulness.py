@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
 from app.graph import ModelGraph
-from app.viz.base import batch_size
+from app.viz.base import Cost, batch_size, passes
 
 BATCH = 128
 BLUR_FRACTION = 1 / 8  # Gaussian sigma of the insertion start, as a fraction of the shorter side
@@ -42,6 +42,11 @@ class FaithfulnessOptions(BaseModel):
     faithfulness_steps: int = Field(
         20, ge=2, le=MAX_STEPS, description=f"steps of the deletion and insertion curves (2 to {MAX_STEPS})"
     )
+
+
+def cost(graph: ModelGraph, steps: int) -> Cost:
+    """Both curves: 2 (steps + 1) forward passes."""
+    return Cost(passes(graph, 2 * (steps + 1)), f"and faithfulness curves of {steps} steps", "faithfulness_steps")
 
 
 def pixel_order(heatmap: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ import tensorflow as tf
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.graph import FunctionKey, ModelGraph
-from app.viz.base import Progress, batch_size
+from app.viz.base import GRADIENT, Cost, Progress, batch_size, passes
 from app.viz.image_params import FourierImage, PixelImage, random_warps, warp
 
 BATCH = 64  # channels optimised together (fewer for big models: `batch_size`)
@@ -64,6 +64,13 @@ class Options(BaseModel):
 class PatternStep(FunctionKey):
     layer: str
     parameterization: str
+
+
+def cost(graph: ModelGraph, options: Options) -> Cost:
+    """One channel's pattern: a gradient of the input-sized image per step. (An atlas runs every
+    channel of its layer: that count comes with the model, not with the request.)"""
+    height, width, _ = graph.input_shape
+    return Cost(passes(graph, options.steps, GRADIENT), f"A filter pattern of steps={options.steps} on {height}x{width} inputs", "steps")
 
 
 def image_parameters(graph: ModelGraph, parameterization: str):

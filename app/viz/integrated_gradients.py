@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field
 
 from app.graph import ModelGraph
-from app.viz.base import Attribution, Method, MethodOptions, Progress, batch_size, normalise, predict_target
+from app.viz.base import GRADIENT, Attribution, Cost, Method, MethodOptions, Progress, batch_size, normalise, passes, predict_target
 from app.viz.gradients import input_gradients
 
 BATCH = 32
@@ -35,6 +35,26 @@ class Options(MethodOptions):
         le=1,
         description=f"adaptive steps: double them (up to {MAX_STEPS}) until the completeness gap "
         "|attribution_sum - score_difference| / |score_difference| is at most this; default: fixed steps",
+    )
+
+
+def most_steps(options: Options) -> int:
+    """The steps of the last try: `steps`, or with a tolerance the last doubling within MAX_STEPS."""
+    steps = options.steps
+    while options.tolerance is not None and 2 * steps <= MAX_STEPS:
+        steps *= 2
+    return steps
+
+
+def cost(graph: ModelGraph, options: Options) -> Cost:
+    """One gradient per point of the path (steps + 1, the most a tolerance may reach), plus the prediction."""
+    height, width, _ = graph.input_shape
+    steps = most_steps(options)
+    tolerance = "" if options.tolerance is None else f" (up to {steps} with tolerance={options.tolerance:g})"
+    return Cost(
+        passes(graph, steps + 1, GRADIENT) + passes(graph, 1),
+        f"Integrated Gradients with steps={options.steps}{tolerance} on {height}x{width} inputs",
+        "steps" if options.tolerance is None else "steps (or drop tolerance)",
     )
 
 
@@ -112,4 +132,5 @@ METHOD = Method(
     attribute=attribute,
     reference="Sundararajan, Taly & Yan 2017, Axiomatic Attribution for Deep Networks",
     long_job=True,
+    cost=cost,
 )

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from app.errors import InvalidOption
 from app.graph import ModelGraph
-from app.viz.base import Attribution, Method, MethodOptions, Progress, batch_size, predict_target
+from app.viz.base import Attribution, Cost, Method, MethodOptions, Progress, batch_size, passes, predict_target
 
 BATCH = 256  # at most this many copies per forward pass (fewer for big models: `batch_size`)
 MAX_POSITIONS = 10_000
@@ -57,6 +57,17 @@ def default_patch(height: int, width: int) -> int:
 
 def positions(height: int, width: int, patch: int, stride: int) -> tuple[list[int], list[int]]:
     return list(range(0, height - patch + 1, stride)), list(range(0, width - patch + 1, stride))
+
+
+def cost(graph: ModelGraph, options: Options) -> Cost:
+    """One forward pass per patch position, plus the prediction."""
+    height, width, _ = graph.input_shape
+    rows, cols = positions(height, width, options.patch, options.stride)
+    return Cost(
+        passes(graph, len(rows) * len(cols) + 1),
+        f"Occlusion with patch={options.patch} and stride={options.stride} ({len(rows) * len(cols):,} positions) on {height}x{width} inputs",
+        "the positions: a larger stride (or patch)",
+    )
 
 
 def attribute(
@@ -104,4 +115,5 @@ METHOD = Method(
     reference="Zeiler & Fergus 2014, Visualizing and Understanding Convolutional Networks",
     long_job=True,
     raw_field="grid",
+    cost=cost,
 )

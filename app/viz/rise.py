@@ -23,11 +23,15 @@ import numpy as np
 from pydantic import Field
 
 from app.graph import ModelGraph
-from app.viz.base import Attribution, Method, MethodOptions, Progress, batch_size, normalise, predict_target
+from app.viz.base import Attribution, Cost, Method, MethodOptions, Progress, batch_size, normalise, passes, predict_target
 from app.viz.resize import bilinear_matrix
 
 BATCH = 128
 MAX_MASKS = 10_000
+# Making a mask costs U_h * cell * (cell + U_w) multiply-adds (`MaskSampler.masks`), counted as this
+# many a pixel pass: `python -m bench.rise_cost` measured 0.07-0.55 ns a multiply-add of the masks'
+# products and 86 ns a pixel of mnist-convnet's pass, so this counts the making 2-20 times over.
+MACS_PER_PIXEL_PASS = 64
 
 
 class Options(MethodOptions):
@@ -70,6 +74,20 @@ class MaskSampler:
         return out
 
 
+def cost(graph: ModelGraph, options: Options) -> Cost:
+    """masks x (one forward pass + making one mask), plus the prediction: the masks' making grows
+    with cell x (upsampled side)^2, which is what made cell=64 slow."""
+    height, width, _ = graph.input_shape
+    up_height = (options.cell + 1) * -(-height // options.cell)
+    up_width = (options.cell + 1) * -(-width // options.cell)
+    making = up_height * options.cell * (options.cell + up_width) / MACS_PER_PIXEL_PASS
+    return Cost(
+        passes(graph, options.masks + 1) + options.masks * making,
+        f"RISE with masks={options.masks} and cell={options.cell} on {height}x{width} inputs",
+        "masks (or cell)",
+    )
+
+
 def attribute(
     graph: ModelGraph, model_input: np.ndarray, class_index: int | None, options: Options, progress: Progress | None = None
 ) -> Attribution:
@@ -99,4 +117,5 @@ METHOD = Method(
     attribute=attribute,
     reference="Petsiuk, Das & Saenko 2018, RISE: Randomized Input Sampling for Explanation of Black-box Models",
     long_job=True,
+    cost=cost,
 )

@@ -24,7 +24,7 @@ from pydantic import Field
 from app.errors import InvalidOption
 from app.graph import ModelGraph
 from app.viz import gradcam
-from app.viz.base import Attribution, Method, Progress, Target, batch_size, check_class
+from app.viz.base import Attribution, Cost, Method, Progress, Target, batch_size, check_class, passes
 from app.viz.resize import upsample_stack
 
 BATCH = 64
@@ -47,6 +47,18 @@ class Options(gradcam.Options):
                 f"got {options.max_channels}."
             )
         return options
+
+
+def cost(graph: ModelGraph, options: Options) -> Cost:
+    """One forward pass per channel scored, plus the layer's pass."""
+    height, width, _ = graph.input_shape
+    channels = graph.layers.units(options.layer)
+    scored = channels if options.max_channels is None else min(options.max_channels, channels)
+    return Cost(
+        passes(graph, scored + 1),
+        f"Score-CAM of {scored} channels of layer {options.layer!r} on {height}x{width} inputs",
+        "max_channels (or choose a layer with fewer channels)",
+    )
 
 
 def channel_masks(feature_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -109,4 +121,5 @@ METHOD = Method(
     attribute=attribute,
     reference="Wang et al. 2020, Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks",
     long_job=True,
+    cost=cost,
 )

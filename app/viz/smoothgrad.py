@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from app.graph import ModelGraph
-from app.viz.base import Attribution, Method, MethodOptions, Progress, batch_size, normalise, predict_target
+from app.viz.base import GRADIENT, Attribution, Cost, Method, MethodOptions, Progress, batch_size, normalise, passes, predict_target
 from app.viz.gradient_saliency import ABSOLUTE_DESCRIPTION, saliency_map
 from app.viz.gradients import input_gradients
 
@@ -23,6 +23,16 @@ class Options(MethodOptions):
     noise_level: float = Field(0.15, ge=0, le=1, description="noise sigma as a fraction of the input range (0 to 1)")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed of the noise")
     absolute: bool = Field(True, description=ABSOLUTE_DESCRIPTION)
+
+
+def cost(graph: ModelGraph, options: Options) -> Cost:
+    """One gradient per noisy copy, plus the prediction."""
+    height, width, _ = graph.input_shape
+    return Cost(
+        passes(graph, options.samples, GRADIENT) + passes(graph, 1),
+        f"SmoothGrad with samples={options.samples} on {height}x{width} inputs",
+        "samples",
+    )
 
 
 def attribute(
@@ -55,4 +65,5 @@ METHOD = Method(
     attribute=attribute,
     reference="Smilkov et al. 2017, SmoothGrad: removing noise by adding noise",
     long_job=True,
+    cost=cost,
 )
