@@ -136,10 +136,10 @@ class DatasetViews:
             layer, key = self._map_key(served)
         except InvalidOption:
             return False
-        points = map_files.read(served, layer)
-        if points is not None:
-            self.maps[key] = {"layer": layer, "points": points}
-        return points is not None
+        found = map_files.read(served, layer)
+        if found is not None:
+            self.maps[key] = {"layer": layer, "points": found[0], "labels": found[1]}
+        return found is not None
 
     def _from_disk(self, served: ServedModel) -> dict | None:
         layer, key = self._map_key(served)
@@ -239,7 +239,7 @@ class DatasetViews:
             "layer": mapped["layer"],
             "method": "tsne",
             "points": arrays.encode(mapped["points"]),
-            "labels": [int(label) for label in self.references.get(served).labels],
+            "labels": [int(label) for label in (mapped["labels"] if "labels" in mapped else self.references.get(served).labels)],
         }
 
     def place(self, served: ServedModel, model_input: np.ndarray, arrays: ArrayOptions, mapped: dict, nearest: int = 0) -> dict:

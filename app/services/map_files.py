@@ -49,8 +49,10 @@ def write(served: ServedModel, layer: str, points: np.ndarray) -> Path:
     return path
 
 
-def read(served: ServedModel, layer: str) -> np.ndarray | None:
-    """The shipped map's points if there is one for this model file, reference set and layer."""
+def read(served: ServedModel, layer: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The shipped map's points and the reference set's labels, if there is a map for this model
+    file, reference set and layer. The labels come with it so that the first answer needs no more:
+    the reference images are loaded (and made into model inputs) only for a drawing's placement."""
     path, reference = path_for(served), reference_path(served)
     if not path.is_file() or reference is None or not reference.is_file():
         return None
@@ -66,8 +68,8 @@ def read(served: ServedModel, layer: str) -> np.ndarray | None:
         log.warning("ignoring %s: made for another model file, reference set or layer; the map will be computed", path.name)
         return None
     with np.load(reference, allow_pickle=False) as archive:
-        count = len(archive["y"])
-    if points.shape != (count, 2):
-        log.warning("ignoring %s: %s points for %d reference images", path.name, points.shape, count)
+        labels = archive["y"].astype(np.int64)
+    if points.shape != (len(labels), 2):
+        log.warning("ignoring %s: %s points for %d reference images", path.name, points.shape, len(labels))
         return None
-    return points.astype(np.float32)
+    return points.astype(np.float32), labels
