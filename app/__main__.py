@@ -135,6 +135,7 @@ def precompute_reference(args: argparse.Namespace) -> None:
     settings = Settings()
     served = ModelRegistry.from_settings(settings).get(args.model)
     views = DatasetViews(ReferenceStore(), ArrayCache(settings.cache_dir / "dataset"))
+    views.load_shipped(served)  # a shipped map is not computed again
     started = time.perf_counter()
     count, mapped = views.precompute(served)
     print(f"{served.id}: top examples of every unit of {count} layers and the t-SNE map of {len(mapped['points'])} "

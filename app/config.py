@@ -67,6 +67,9 @@ class Settings:
     # (60-240 a second); a client that waits for each answer cannot reach 1000 (an answer takes
     # over a millisecond). 0: no limit.
     live_max_messages_per_second: float = field(default_factory=lambda: float(_env("LIVE_MAX_MESSAGES_PER_SECOND", "1000")))
+    # While a model's t-SNE map is computed, its requests get 202 and come back after this many
+    # seconds (`Retry-After`): the page's progress bar moves at this pace.
+    map_retry_seconds: int = field(default_factory=lambda: int(_env("MAP_RETRY_SECONDS", "2")))
     # After SIGTERM: how long running long jobs may go on before they are cancelled.
     shutdown_grace_seconds: float = field(default_factory=lambda: float(_env("SHUTDOWN_GRACE_SECONDS", "10")))
     # Host names the server answers to (`*.school.org` patterns); empty: any.

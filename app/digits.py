@@ -15,7 +15,13 @@ the ink map depends on the picture and is decided from its statistics; the decis
 - `uneven_background`: a background whose brightness drifts across the picture (a phone photo of
   paper under a lamp): the background is estimated locally by a grey closing (an opening, for a
   dark ground) wider than any stroke, and ink on paper is the fraction of the light it absorbs,
-  `1 - I / paper`, which a shadow across the page does not change.
+  `1 - I / paper`, which a shadow across the page does not change. Not when the closing's window
+  (a third of the picture) is under `WINDOW_STROKES` strokes wide: strokes that wide (a small scan
+  enlarged, whose strokes are an eighth of the picture or more) are not removed by the closing,
+  whose drift is then the ink's, not the lighting's. Nor when `EXACT_GROUND` of the picture or
+  more has one exact grey level: lighting that drifts leaves no such plateau, and a camera's noise
+  rules it out (faint strokes of a clean scan made the closing see a drift). Either way the picture
+  is taken as flat, and the reason says which.
 
 Then, on both: the page's noise floor is removed; ruling lines (lined or squared paper) are
 subtracted; the ink is thresholded (Otsu 1979); specks are dropped; the rest is cropped to its
@@ -37,6 +43,17 @@ STROKE = 2.2  # MNIST strokes are about 2-3 px wide in the 20 px box; thinner pe
 WORK_SIDE = 400  # pictures are reduced to this longer side before the per-pixel work
 SMALL_SIDE = 48  # below this no window is both wider than a stroke and local: the background is one level
 UNEVEN = 0.15  # background drift / ink contrast above which lighting counts as uneven (scans < 0.05, lamp-lit photos > 0.3)
+# The closing's window over the mean stroke width (2 x ink area / perimeter, which underrates the
+# ink where strokes meet) below which the local background cannot be told from the ink. Measured
+# (bench/scan_sizes.py, tests/test_scan_sizes.py): sklearn's 8x8 scans enlarged to 48-128 px,
+# nearest or bilinear, 1.1-3.8 (those the closing called uneven: at most 2.8); the phone photos of
+# tests/digit_images.py 5.2 and more, pen scans, screenshots and lined paper 2.5 and more.
+WINDOW_STROKES = 4.0
+# The share of pixels at the most common exact grey level from which a picture has no lighting
+# drift: the clean 8x8 scans enlarged (nearest) that the closing still called uneven, 48-53%; the
+# phone photos of tests/digit_images.py at most 0.4% (sensor noise and JPEG). A photo of paper
+# overexposed to pure white over a quarter of it would be taken as flat too.
+EXACT_GROUND = 0.25
 
 MNIST_LIKE = "mnist_like"
 FLAT = "flat_background"
@@ -91,6 +108,9 @@ class InkMap:
     ground: list[float]  # the background colour, in the picture's channels
     unevenness: float  # background drift / ink contrast
     rulings: int  # ruling lines subtracted
+    # why a drift over UNEVEN was not taken as lighting: "" (it was, or there was none),
+    # "wide_strokes" or "exact_ground" (see the module docstring); the picture is then flat
+    overruled: str = ""
 
 
 def ink_map(image: np.ndarray, work_side: int = WORK_SIDE) -> InkMap:
@@ -109,10 +129,12 @@ def ink_map(image: np.ndarray, work_side: int = WORK_SIDE) -> InkMap:
     on_ground = _border(ground_side)
     ground = np.median(border_colours[on_ground] if on_ground.any() else border_colours, axis=0)
 
-    unevenness, local = 0.0, None
+    unevenness, local, overruled = 0.0, None, ""
     if min(gray.shape) >= SMALL_SIDE:
         local, unevenness = _local_ground(gray, ground_side, light_ground, float(to_gray(ground[None, None])[0, 0]))
-    if unevenness > UNEVEN:
+        if unevenness > UNEVEN:
+            overruled = _drift_overruled(gray, ground_side)
+    if unevenness > UNEVEN and not overruled:
         path = UNEVEN_PATH
         if light_ground:  # the fraction of the paper's light the ink absorbs
             ink = np.clip(1.0 - gray / np.maximum(local, 1e-3), 0.0, 1.0)
@@ -125,7 +147,7 @@ def ink_map(image: np.ndarray, work_side: int = WORK_SIDE) -> InkMap:
     rulings = 0
     if min(ink.shape) >= SMALL_SIDE:
         ink, rulings = _minus_rulings(ink)
-    return InkMap(ink.astype(np.float32), scale, path, light_ground, [float(v) for v in ground], unevenness, rulings)
+    return InkMap(ink.astype(np.float32), scale, path, light_ground, [float(v) for v in ground], unevenness, rulings, overruled)
 
 
 def _clean_canvas(image: np.ndarray, work_side: int) -> InkMap | None:
@@ -195,7 +217,7 @@ def _local_ground(gray: np.ndarray, ground_side: np.ndarray, light_ground: bool,
     the paper. The drift is measured on background pixels only, where the closing is the paper
     level even next to a blob of ink (before the smoothing that blends it into the blob), as the
     spread (5th to 95th percentile) over the ink contrast."""
-    size = max(3, (min(gray.shape) // 3) | 1)
+    size = _window(gray)
     morphology = ndimage.grey_closing if light_ground else ndimage.grey_opening
     closed = morphology(gray, size=size)
     local = ndimage.uniform_filter(closed, size=size // 4 + 1, mode="nearest")
@@ -206,6 +228,21 @@ def _local_ground(gray: np.ndarray, ground_side: np.ndarray, light_ground: bool,
     ink_level = float(np.percentile(gray, 1 if light_ground else 99))
     contrast = max(abs(ground - ink_level), 0.05)
     return local, float((high - low) / contrast)
+
+
+def _drift_overruled(gray: np.ndarray, ground_side: np.ndarray) -> str:
+    """Why a drift the closing measured is not the lighting's ("" if it may be)."""
+    if _window(gray) < WINDOW_STROKES * _stroke_width(~ground_side):
+        return "wide_strokes"
+    _, counts = np.unique(gray, return_counts=True)
+    if counts.max() >= EXACT_GROUND * gray.size:
+        return "exact_ground"
+    return ""
+
+
+def _window(gray: np.ndarray) -> int:
+    """The local background's window: a third of the picture (odd), local yet wider than strokes."""
+    return max(3, (min(gray.shape) // 3) | 1)
 
 
 def _minus_noise_floor(ink: np.ndarray, ground_side: np.ndarray) -> np.ndarray:
@@ -391,6 +428,12 @@ class DigitNormalisation:
             return f"the background's brightness drifts by {drift} across the picture: it is estimated locally, ink = {formula}"
         if min(self.inks.ink.shape) < SMALL_SIDE:
             return "a small picture: one background colour; ink is each pixel's colour distance from it"
+        if self.inks.overruled:
+            why = {
+                "wide_strokes": "the strokes are too wide to tell the lighting from the ink (an enlarged small picture)",
+                "exact_ground": "a quarter of the picture or more is one exact grey level (no lighting drifts so)",
+            }[self.inks.overruled]
+            return f"the background seems to drift by {drift}, but {why}: one background colour; ink is each pixel's colour distance from it"
         return f"one background colour (it drifts by {drift}): ink is each pixel's colour distance from it"
 
     def summary(self, original_size: tuple[int, int] | None = None) -> dict:

@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     async def lifespan(app: FastAPI):
         app.state.registry = registry if registry is not None else ModelRegistry.from_settings(settings)
         log.info("serving %d model(s) from %s", len(app.state.registry), settings.models_dir)
+        shipped = [served.id for served in app.state.registry if app.state.dataset_views.load_shipped(served)]
+        log.info("reference maps shipped ready: %s", ", ".join(shipped) or "none")
         long_jobs = app.state.long_jobs = JobLimiter(settings.max_long_jobs)
         executors = app.state.executors = Executors(settings.max_decodes, settings.inline_budget_ms / 1000)
         app.state.live_batcher = live.batcher_for(settings)

@@ -43,6 +43,10 @@ class ReferenceStore:
                 self._sets[served.id] = self._load(served)
             return self._sets[served.id]
 
+    def is_loaded(self, model_id: str) -> bool:
+        with self._lock:
+            return model_id in self._sets
+
     @staticmethod
     def _load(served: ServedModel) -> ReferenceSet:
         name = served.card.extra.get("reference")

@@ -385,6 +385,18 @@ class EmbeddingResponse(BaseModel):
     labels: list[int] = Field(description="class index of each reference image")
 
 
+class MapProgressResponse(BaseModel):
+    """202 from `/embedding` and `/embedding/place` while the map is being computed."""
+
+    status: str = Field(description='"computing"')
+    stage: str = Field(description="features (the reference images through the model) or layout (t-SNE)")
+    iterations: int = Field(description="t-SNE iterations done, counted in steps of 50")
+    of: int = Field(description="t-SNE iterations in all")
+    progress: float = Field(description="iterations / of, 0 to 1")
+    elapsed_seconds: float = Field(description="since the computation started")
+    detail: str
+
+
 class PlacementResponse(PredictResponse):
     layer: str
     point: list[float] = Field(description="[x, y] on the map")

@@ -545,8 +545,10 @@ def bench_dataset(url: str, model_id: str, repeats: int, report: Report) -> None
     bodies = [json.dumps({"pixels": d.tolist()}) for d in digits]
     with httpx.Client(timeout=300) as client:
         started = time.perf_counter()
-        client.get(f"{url}/api/models/{model_id}/embedding").raise_for_status()
-        report.add("map: first request (t-SNE of 3,000 reference digits)", [(time.perf_counter() - started) * 1000])
+        while (response := client.get(f"{url}/api/models/{model_id}/embedding")).status_code == 202:
+            time.sleep(float(response.headers["retry-after"]))  # not shipped: computed meanwhile
+        response.raise_for_status()
+        report.add("map: first request (shipped, or until a computed one is there)", [(time.perf_counter() - started) * 1000])
         report.add("map: cached", timed(lambda: client.get(f"{url}/api/models/{model_id}/embedding").raise_for_status(), 20))
         report.add("top examples HTTP (conv3 unit, k=9)", timed(lambda: client.get(f"{url}/api/models/{model_id}/layers/conv3/units/5/top?k=9").raise_for_status(), repeats))
         report.add("neighbours HTTP (k=8, last hidden layer)", timed(post_timer(client, f"{url}/api/models/{model_id}/neighbors", bodies), repeats))

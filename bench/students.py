@@ -565,6 +565,9 @@ async def warm_page(base: str, fields, pen_up_paths, clients: int = 6) -> tuple[
         for model in dict.fromkeys(MODELS):
             started = time.perf_counter()
             response = await client.get(MAP.format(id=model), timeout=600)
+            while response.status_code == 202:  # a map not shipped: computed meanwhile, asked again
+                await asyncio.sleep(float(response.headers["retry-after"]))
+                response = await client.get(MAP.format(id=model), timeout=600)
             response.raise_for_status()
             notes.append(f"warm-up: GET {MAP.format(id=model)} {time.perf_counter() - started:.1f} s (the t-SNE map, before any timing)")
             engine = await client.get(ENGINE_PATHS[0].format(id=model))

@@ -62,6 +62,18 @@ def arr(obj: dict) -> np.ndarray:
     return decode_array(obj)
 
 
+def until_ready(get, url: str, limit_seconds: float = 600):
+    """GET `url` (a map: 202 while it is computed) until it is not 202, waiting Retry-After between.
+    The limit guards against a hang; it is no timing assertion."""
+    import time
+
+    deadline = time.monotonic() + limit_seconds
+    while (response := get(url)).status_code == 202:
+        assert time.monotonic() < deadline, f"{url} still 202 after {limit_seconds} s"
+        time.sleep(min(float(response.headers["retry-after"]), 0.5))
+    return response
+
+
 def assert_error(response, status: int) -> None:
     """The documented status, with a `detail` sentence that says what is wrong."""
     assert response.status_code == status, response.text

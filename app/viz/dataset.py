@@ -10,9 +10,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import re
+
 import numpy as np
 
 PLACEMENT_NEIGHBOURS = 10
+TSNE_ITERATIONS = 1000  # scikit-learn's default `max_iter`, named so that progress is told against it
+_ITERATION_LINE = re.compile(r"\[t-SNE\] Iteration (\d+):")
 
 
 def top_units(unit_values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -27,12 +34,58 @@ def nearest(features: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray
     return order, distances[order]
 
 
-def embed(features: np.ndarray, seed: int = 0) -> np.ndarray:
+def embed(features: np.ndarray, seed: int = 0, progress: str | None = None) -> np.ndarray:
+    """The t-SNE map of `features` [N, D]. `progress`: a file in which the iterations done are kept
+    while it runs, for the server to report (it runs in a child process). scikit-learn has no
+    callback: its verbose log prints a line every 50 iterations, which is parsed. Verbosity changes
+    only what is printed, not the result (tests/test_maps.py compares the two)."""
     from sklearn.manifold import TSNE
 
     perplexity = min(30.0, max(2.0, (len(features) - 1) / 3))
-    points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
+    tsne = TSNE(
+        n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=TSNE_ITERATIONS, verbose=2 if progress else 0
+    )
+    if progress is None:
+        return tsne.fit_transform(features).astype(np.float32)
+    with contextlib.redirect_stdout(_IterationLog(progress)):
+        points = tsne.fit_transform(features)
+    _write_atomically(progress, str(TSNE_ITERATIONS))
     return points.astype(np.float32)
+
+
+def iterations_done(progress: str) -> int:
+    """What `embed` wrote in its progress file: 0 before the first 50 iterations or with no file."""
+    try:
+        with open(progress) as handle:
+            return int(handle.read() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+class _IterationLog(io.TextIOBase):
+    """A stdout that keeps only the latest "[t-SNE] Iteration N:" count, in a file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        for line in lines:
+            found = _ITERATION_LINE.search(line)
+            if found:
+                _write_atomically(self.path, found.group(1))
+        return len(text)
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """Written beside and renamed: the server never reads half a number."""
+    with open(path + ".tmp", "w") as handle:
+        handle.write(text)
+    os.replace(path + ".tmp", path)
 
 
 def place(features: np.ndarray, points: np.ndarray, query: np.ndarray, k: int = PLACEMENT_NEIGHBOURS):

@@ -61,6 +61,20 @@ async function request(path, options = {}) {
   return body;
 }
 
+// A result computed once on the server (a model's t-SNE map) answers 202 with its progress and a
+// Retry-After header until it is ready: { pending: true, progress, retryAfter } or { pending: false, body }.
+async function pendingOr(path, options = {}) {
+  const response = await reach(path, options);
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    throw new ApiError(response.status, (body && body.detail) || `${response.status} ${response.statusText}`);
+  }
+  if (response.status === 202) {
+    return { pending: true, progress: body, retryAfter: Number(response.headers.get("retry-after")) || 2 };
+  }
+  return { pending: false, body };
+}
+
 function layerPath(name) {
   return name.split("/").map(encodeURIComponent).join("/");
 }
@@ -147,9 +161,14 @@ export const api = {
 
   topExamples: (id, layer, unit, k = 8) =>
     request(`/api/models/${encodeURIComponent(id)}/layers/${layerPath(layer)}/units/${unit}/top?k=${k}`),
-  embedding: (id) => request(`/api/models/${encodeURIComponent(id)}/embedding`),
+  embedding: (id) => pendingOr(`/api/models/${encodeURIComponent(id)}/embedding`),
   // nearest: also that many nearest reference images, in the same request
-  place: (id, pixels, nearest = 0) => postJson(`/api/models/${encodeURIComponent(id)}/embedding/place?preprocess=none&nearest=${nearest}`, { pixels }),
+  place: (id, pixels, nearest = 0) =>
+    pendingOr(`/api/models/${encodeURIComponent(id)}/embedding/place?preprocess=none&nearest=${nearest}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ pixels }),
+    }),
 
   // endpoint: gradcam | occlusion | saliency; the model input is sent as it is (preprocess=none).
   explain(id, endpoint, params, pixels) {

@@ -1,5 +1,8 @@
 // The "where your drawing sits" card: a t-SNE map of the model's reference images in its last
 // hidden layer, the current input placed on it as a ring, and its nearest reference images.
+// The bundled models' maps are shipped ready; another model's is computed once on the server
+// (13-90 s), which answers 202 with its progress meanwhile: the card shows that progress on a
+// cleared canvas (never the previous model's map) and asks again after the server's Retry-After.
 
 import { api, decodeArray } from "./api.js";
 import { thumbnails } from "./thumbs.js";
@@ -18,6 +21,7 @@ export class MapCard {
     this.root = root;
     this.canvas = root.querySelector("#embedding");
     this.status = root.querySelector("#map-status");
+    this.progress = root.querySelector("#map-progress");
     this.legend = root.querySelector("#map-legend");
     this.neighbours = root.querySelector("#neighbours");
     this.currentPixels = currentPixels;
@@ -31,12 +35,21 @@ export class MapCard {
     this.detail = detail;
     this.map = null;
     this.root.hidden = !detail.card.reference; // only models whose card names a reference set have a map
+    this.clear();
     if (this.root.hidden) return;
-    this.status.textContent = "computing the map of the reference images… (once per model, about 15 s)";
-    this.neighbours.replaceChildren();
+    this.status.textContent = "loading the map of the reference images…";
     try {
-      const map = await api.embedding(detail.id);
+      let answer = await api.embedding(detail.id);
+      while (answer.pending) {
+        if (this.detail !== detail) return;
+        this.showProgress(answer.progress);
+        await new Promise((resolve) => setTimeout(resolve, answer.retryAfter * 1000));
+        if (this.detail !== detail) return;
+        answer = await api.embedding(detail.id);
+      }
       if (this.detail !== detail) return;
+      const map = answer.body;
+      this.progress.hidden = true;
       this.map = { points: decodeArray(map.points).data, labels: map.labels, layer: map.layer };
       this.status.textContent = `${map.labels.length} reference digits in ${map.layer}, by t-SNE; the ring is your input`;
       this.legend.replaceChildren(...detail.classes.map((label, i) => {
@@ -48,8 +61,29 @@ export class MapCard {
       this.draw();
       this.place();
     } catch (error) {
+      if (this.detail !== detail) return;
+      this.progress.hidden = true;
       this.status.textContent = error.detail || String(error);
     }
+  }
+
+  // No map on screen: a new model's card must not show the previous model's points.
+  clear() {
+    const context = this.canvas.getContext("2d");
+    context.fillStyle = "#0b0d12";
+    context.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    delete this.canvas.dataset.point;
+    this.canvas.dataset.model = "";
+    this.legend.replaceChildren();
+    this.neighbours.replaceChildren();
+    this.progress.hidden = true;
+  }
+
+  showProgress(progress) {
+    this.progress.hidden = false;
+    this.progress.value = progress.progress;
+    const what = progress.stage === "features" ? "the reference images through the model" : `t-SNE, ${progress.iterations} of ${progress.of} iterations`;
+    this.status.textContent = `computing the map of the reference images (once for this model): ${what}, ${Math.round(progress.elapsed_seconds)} s so far`;
   }
 
   draw(point = null) {
@@ -74,6 +108,7 @@ export class MapCard {
     const sy = (y) => pad + ((y - y0) / (y1 - y0 || 1)) * (canvas.height - 2 * pad);
     context.fillStyle = "#0b0d12";
     context.fillRect(0, 0, canvas.width, canvas.height);
+    canvas.dataset.model = this.detail.id;
     for (let i = 0; i < labels.length; i++) {
       context.fillStyle = CLASS_COLOURS[labels[i] % CLASS_COLOURS.length];
       context.fillRect(sx(points[2 * i]) - 1, sy(points[2 * i + 1]) - 1, 2.5, 2.5);
@@ -116,8 +151,9 @@ export class MapCard {
     this.placing = true;
     const id = this.detail.id;
     try {
-      const placed = await api.place(id, pixels, NEAREST); // one request: the point and the nearest digits
-      if (this.detail.id !== id) return;
+      const answer = await api.place(id, pixels, NEAREST); // one request: the point and the nearest digits
+      if (this.detail.id !== id || answer.pending) return; // pending: the server restarted without the map
+      const placed = answer.body;
       this.draw(placed.point);
       const strip = thumbnails(placed.nearest, (item) => `${item.label} · ${item.distance.toFixed(1)}`);
       strip.setAttribute("data-testid", "neighbours");

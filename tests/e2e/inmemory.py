@@ -11,7 +11,7 @@ from pathlib import Path
 
 from app.config import Settings
 from app.main import create_app
-from app.registry import ModelCard, ModelRegistry, serve_model
+from app.registry import ModelCard, ModelRegistry, ServedModel, serve_model
 from bench.server import free_port
 
 
@@ -29,9 +29,13 @@ def vgg16(classes: int = 10, side: int = 224):
 
 @contextlib.contextmanager
 def serving(models: dict):
-    """{model_id: (keras model, card fields)} -> the base URL of a server holding them."""
+    """{model_id: (keras model, card fields) or a ServedModel} -> the base URL of a server holding them."""
     served = {}
-    for model_id, (model, card) in models.items():
+    for model_id, entry in models.items():
+        if isinstance(entry, ServedModel):
+            served[model_id] = entry
+            continue
+        model, card = entry
         served[model_id] = serve_model(model, ModelCard(id=model_id, **card), Path(f"memory/{model_id}.keras"), f"memory-{model_id}")
     import uvicorn
 
