@@ -62,16 +62,16 @@ ZOO = {
     "resnet50": (_application(A.ResNet50, 32), "conv5_block3_out"),
     "resnet50v2": (_application(A.ResNet50V2, 32), "post_relu"),
     "mobilenetv2": (_application(A.MobileNetV2, 32), "out_relu"),
-    "mobilenetv3small": (_application(A.MobileNetV3Small, 32), ("Activation", "conv_1_bn")),  # hard_swish,
+    "mobilenetv3small": (_application(A.MobileNetV3Small, 32), ("Activation", "conv_1_bn")),  # hard_swish
     "inceptionv3": (_application(A.InceptionV3, 75), "mixed10"),  # its smallest input
     "efficientnetb0": (_application(A.EfficientNetB0, 32), "top_activation"),
     "efficientnetv2b0": (_application(A.EfficientNetV2B0, 32), "top_activation"),
     "densenet121": (_application(A.DenseNet121, 32), "relu"),
     "xception": (_application(A.Xception, 71), "block14_sepconv2_act"),  # its smallest input
-    "convnexttiny": (_application(A.ConvNeXtTiny, 32), ("Add", "convnext_tiny_stage_3_block_2_identity")),  # the last residual `+`,
-    "nasnetmobile": (_application(A.NASNetMobile, 32), ("Activation", "normal_concat_12")),,
-    "operations": (_operations, ("Add", "conv1")),  # the residual `+`, not conv2 inside it,
-    "nested": (_nested, ("Activation", "MobileNetV3Small/conv_1_bn")),,
+    "convnexttiny": (_application(A.ConvNeXtTiny, 32), ("Add", "convnext_tiny_stage_3_block_2_identity")),  # the last residual `+`
+    "nasnetmobile": (_application(A.NASNetMobile, 32), ("Activation", "normal_concat_12")),
+    "operations": (_operations, ("Add", "conv1")),  # the residual `+`, not conv2 inside it
+    "nested": (_nested, ("Activation", "MobileNetV3Small/conv_1_bn")),
 }
 
 
