@@ -181,6 +181,13 @@ class ModelRegistry:
             log.info("serving %s from %s", served.id, path.name)
         return registry
 
+    def add(self, served: ServedModel) -> None:
+        """Serve one more model built in memory (tests and notebooks; a folder's are loaded above)."""
+        self._models[served.id] = served
+
+    def remove(self, model_id: str) -> None:
+        self._models.pop(model_id, None)
+
     def why_empty(self) -> str:
         """For readiness: why no model is served."""
         if self.folder is not None and not self.folder.is_dir():

@@ -8,6 +8,7 @@ import pytest
 
 from app.errors import InvalidOption, NotFound
 from app.graph import LayerNeed, ModelGraph
+from app.graph.dominators import dominator_chain
 from tests import tiny_models
 
 
@@ -39,7 +40,22 @@ def test_roles(convnet, lenet):
     assert lenet.layers.last_conv == "conv2" and lenet.layers.default_gradcam_layer == "conv2"
     nested = ModelGraph(tiny_models.nested_rgb())
     assert nested.layers.last_conv == "base/conv_b" and nested.layers.last_hidden == "drop"
+    assert nested.layers.default_gradcam_layer == "base/conv_b"
     assert nested.layers.kind("base") == "model" and nested.layers.kind("gap") == "global_pool"
+    # branches: not the last convolution ("right", one side of the Add) but the concatenation
+    # both branches and the stem's pooled copy reach the classifier through
+    branched = ModelGraph(tiny_models.branched())
+    assert branched.layers.last_conv == "right" and branched.layers.default_gradcam_layer == "concat"
+
+
+def test_dominators_of_a_hand_drawn_graph():
+    """in -> a -> {b -> d, c} -> e -> f, with a constant k feeding e: every path to f passes a, e, f."""
+    inbound = {"a": ["in"], "b": ["a"], "c": ["a"], "d": ["b"], "k": [], "e": ["d", "c", "k"], "f": ["e"]}
+    assert dominator_chain(inbound, "in", "f") == ["in", "a", "e", "f"]
+    assert dominator_chain(inbound, "in", "d") == ["in", "a", "b", "d"]
+    assert dominator_chain(inbound, "in", "k") == []
+    # a skip from the input past everything: only the ends dominate
+    assert dominator_chain({**inbound, "f": ["e", "in"]}, "in", "f") == ["in", "f"]
 
 
 def test_kinds(convnet):

@@ -50,7 +50,7 @@ def summarize(served: ServedModel) -> ModelSummary:
 def _layer_config(layer) -> LayerConfig:
     try:
         config = layer.get_config()
-    except Exception:  # non-layer operations (keras.ops in a functional graph) have none
+    except NotImplementedError:  # a custom layer whose __init__ takes arguments get_config does not name
         config = {}
     values = {}
     for key in _CONFIG_KEYS:
@@ -80,7 +80,7 @@ def describe_layers(served: ServedModel) -> list[LayerInfo]:
                 active_at_inference=facts.active_at_inference(name),
                 receptive_field=asdict(field) if field is not None else None,
                 output_shape=list(node.output_shape),
-                parameters=int(node.layer.count_params()) if hasattr(node.layer, "count_params") else 0,
+                parameters=int(node.layer.count_params()),
                 inbound=node.inbound,
                 config=_layer_config(node.layer),
                 parent=node.parent,

@@ -2,7 +2,9 @@
 
     trace.py      the model re-expressed as one functional graph of every layer (Keras 3 traps 1-2)
     runner.py     the compiled forward pass: every layer's output, class scores and probabilities
+    operation.py  a Keras operation (`x + 3`, keras.ops on symbolic tensors) as a layer without weights
     layers.py     facts about layers: one lookup, kinds, spatial outputs, receptive fields, roles
+    dominators.py the layers every path from the input to the output goes through (Grad-CAM's default)
     functions.py  compiled functions that methods build once per model, under typed keys
     xla.py        those functions through XLA where it compiles them (small models: half the time)
     thin_conv.py  one-channel convolutions fused by XLA, for the batched passes (3x faster layer)

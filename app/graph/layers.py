@@ -13,6 +13,7 @@ from enum import Enum
 import numpy as np
 
 from app.errors import InvalidOption, NotFound
+from app.graph.dominators import dominator_chain
 from app.graph.trace import INPUT_NAME, LayerNode, TracedGraph
 
 CONV_CLASSES = ("Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose")
@@ -95,6 +96,7 @@ class LayerFacts:
     def __init__(self, traced: TracedGraph) -> None:
         self.nodes = traced.nodes
         self.input_shape = traced.input_shape
+        self._output_index = traced.output_index
         self._fields = self._receptive_fields()
 
     # ------------------------------------------------------------------ lookup
@@ -174,13 +176,40 @@ class LayerFacts:
 
     @property
     def default_gradcam_layer(self) -> str | None:
-        """The last convolution, as Selvaraju et al. 2017, keras.io and tf-keras-vis use: the last
-        map with high-level features that keeps its spatial layout (a pool after it only halves the
-        map); the last spatial leaf for a model with no convolution."""
+        """The map every path to the output goes through, at its finest after the features are made.
+
+        The last spatial layer that dominates the output (every path from the input to it passes
+        through the layer, dominators.py), before the first layer that gives up the layout (a
+        global pool, Flatten, a vector), not a pool (a pool only coarsens the map it reads), and
+        at or after the first convolution: Xception `block14_sepconv2_act`, ResNet50
+        `conv5_block3_out`, InceptionV3 `mixed10`, VGG16 `block5_conv3`, a plain convnet its last
+        convolution. It is the block's output keras.io's Grad-CAM example and tf-keras-vis explain,
+        and, being after the activation, what the next layer reads. With no such layer (branches
+        that meet only as vectors), the last convolution; with no convolution, the last spatial layer.
+        """
+        chosen = self._last_dominating_map()
+        if chosen is not None:
+            return chosen
         if self.last_conv is not None:
             return self.last_conv
         spatial = [node.name for node in self.leaves if len(node.output_shape) == 3]
         return spatial[-1] if spatial else None
+
+    def _last_dominating_map(self) -> str | None:
+        leaves = self.leaves
+        output = next((node.name for node in leaves if node.output_index == self._output_index), None)
+        if output is None:
+            return None
+        first_conv = next((i for i, node in enumerate(leaves) if node.class_name in CONV_CLASSES), None)
+        after_features = {node.name for node in leaves[first_conv or 0:]}
+        chosen = None
+        for name in dominator_chain({node.name: node.inbound for node in leaves}, INPUT_NAME, output)[1:]:
+            node, kind = self.nodes[name], self.kind(name)
+            if len(node.output_shape) != 3 or kind in ("global_pool", "flatten", "reshape"):
+                break
+            if kind not in ("pool", "padding") and self.active_at_inference(name) and name in after_features:
+                chosen = name
+        return chosen
 
     @property
     def last_conv(self) -> str | None:

@@ -19,6 +19,8 @@ from enum import Enum
 
 import keras
 
+from app.graph.operation import as_layer
+
 INPUT_NAME = "input"
 
 
@@ -37,10 +39,12 @@ class UnsupportedModel(ValueError):
 
 @dataclass
 class LayerNode:
-    """One traced layer (or a nested model, listed after its own layers)."""
+    """One traced layer (or a nested model, listed after its own layers). A Keras operation called
+    on symbolic tensors (`x + 3`) is a node like any other: its `layer` is an `OperationLayer`
+    (no weights), its `class_name` the operation's (`Add`)."""
 
     name: str
-    layer: keras.layers.Layer
+    layer: keras.layers.Layer  # or operation.OperationLayer
     class_name: str
     inbound: list[str]
     output_index: int
@@ -186,7 +190,7 @@ class _Tracer:
             self.tensor_names[id(tensor)] = name
         node = LayerNode(
             name=name,
-            layer=layer,
+            layer=as_layer(layer),
             class_name=type(layer).__name__,
             inbound=inbound,
             output_index=index,

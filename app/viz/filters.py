@@ -95,7 +95,7 @@ def _warm_up_tensor(graph: ModelGraph, layer: str):
             tensor = linear(node.input_tensors[0])
             linear.set_weights(node.layer.get_weights())
             return tensor
-        if not type(node.layer).__name__.startswith(ELEMENT_WISE) or len(node.inbound) != 1:
+        if not node.class_name.startswith(ELEMENT_WISE) or len(node.inbound) != 1:
             break
         node = nodes.get(node.inbound[0])
     return None

@@ -5,6 +5,7 @@ import { api } from "./api.js";
 export class AtlasCard {
   constructor(root, { onError }) {
     this.layer = root.querySelector("#atlas-layer");
+    this.layer.addEventListener("change", () => { this.layer.title = this.layer.value; });
     this.button = root.querySelector("#atlas-run");
     this.progress = root.querySelector("#atlas-progress");
     this.result = root.querySelector("#atlas-result");
@@ -15,7 +16,8 @@ export class AtlasCard {
   setModel(detail) {
     this.detail = detail;
     const spatial = detail.layers.filter((layer) => layer.spatial && !layer.is_container);
-    this.layer.replaceChildren(...spatial.map((layer) => new Option(`${layer.name} (${layer.output_shape[2]})`, layer.name)));
+    this.layer.replaceChildren(...spatial.map((layer) => Object.assign(new Option(`${layer.name} (${layer.output_shape[2]})`, layer.name), { title: layer.name })));
+    this.layer.title = this.layer.value;  // the whole name, which the card may cut with an ellipsis
     this.result.replaceChildren();
   }
 

@@ -13,6 +13,7 @@ export class ExplainPanel {
     this.method = root.querySelector("#explain-method");
     this.target = root.querySelector("#explain-class");
     this.layer = root.querySelector("#explain-layer");
+    this.layer.addEventListener("change", () => { this.layer.title = this.layer.value; });
     this.patch = root.querySelector("#explain-patch");
     this.stride = root.querySelector("#explain-stride");
     this.warning = root.querySelector("#explain-warning");
@@ -45,8 +46,9 @@ export class ExplainPanel {
     this.detail = detail;
     this.target.replaceChildren(new Option("top prediction", ""), ...detail.classes.map((label, i) => new Option(label, String(i))));
     const spatial = detail.layers.filter((layer) => layer.spatial && !layer.is_container);
-    this.layer.replaceChildren(...spatial.map((layer) => new Option(layer.name, layer.name)));
+    this.layer.replaceChildren(...spatial.map((layer) => Object.assign(new Option(layer.name, layer.name), { title: layer.name })));
     if (detail.default_gradcam_layer) this.layer.value = detail.default_gradcam_layer;
+    this.layer.title = this.layer.value;  // the whole name, which the card may cut with an ellipsis
     this.patch.placeholder = String(Math.max(1, Math.round(Math.min(detail.input_shape[0], detail.input_shape[1]) / 7)));
     this.result.replaceChildren();
     this.comparison.replaceChildren();
