@@ -388,6 +388,56 @@ def test_identical_atlas_requests_are_computed_once_and_none_is_refused(tmp_path
     assert len({a.text for a in answers}) == 1
 
 
+def test_identical_streamed_atlas_requests_share_one_run_and_each_gets_its_result(tmp_path, monkeypatch):
+    """Streamed atlases (the page's filter card asks with stream=true) were computed once per request."""
+    from app.services import filters as filter_service
+
+    computed = []
+    real = filter_service.filters.patterns
+
+    def slow_patterns(*args, **kwargs):
+        computed.append(args[1])
+        time.sleep(1.0)  # the other requests arrive while it runs
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(filter_service.filters, "patterns", slow_patterns)
+    settings = Settings(models_dir=MODELS_DIR, cache_dir=tmp_path, max_long_jobs=1)
+    streams = []
+    with TestClient(create_app(settings)) as client:
+        def ask():
+            response = client.get(f"{CONVNET}/layers/conv1/filters?steps=2&seed=31&stream=true")
+            streams.append((response.status_code, response.text))
+
+        threads = [threading.Thread(target=ask) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        plain = client.get(f"{CONVNET}/layers/conv1/filters?steps=2&seed=31").json()  # cached by then
+    assert [status for status, _ in streams] == [200] * 4
+    assert computed == ["conv1"]
+    results = []
+    for _, text in streams:
+        events = [block.split("\n", 1) for block in text.strip().split("\n\n")]
+        assert [name for name, _ in events][-1] == "event: result", text[:300]
+        results.append(json.loads(events[-1][1].removeprefix("data: ")))
+    assert all(result == plain for result in results)
+
+
+def test_a_shared_run_stops_only_when_its_last_listener_has_gone():
+    from app.api.streaming import Broadcast
+
+    broadcast = Broadcast()
+    first, second = broadcast.subscribe(), broadcast.subscribe()
+    broadcast.publish("progress", {"done": 1, "total": 4})
+    late = broadcast.subscribe()  # joins mid-run: sees where the run is
+    assert late.get_nowait() == ("progress", {"done": 1, "total": 4})
+    assert not broadcast.unsubscribe(first) and broadcast.joinable
+    assert not broadcast.unsubscribe(late) and not broadcast.cancelled.is_set()
+    assert broadcast.unsubscribe(second) and broadcast.cancelled.is_set() and not broadcast.joinable
+    assert second.qsize() == 1  # what it was sent before leaving
+
+
 # ------------------------------------------------- item 5: the disk cache is bounded by size
 def test_the_disk_cache_keeps_under_its_size_removing_the_least_recently_used(tmp_path):
     cache = ArrayCache(tmp_path, capacity=1, max_bytes=350_000)

@@ -71,8 +71,10 @@ async def filter_atlas(
     r = request
     job = lambda progress: r.patterns.atlas_response(r.served, r.layer, r.options, r.arrays, progress)  # noqa: E731
     limiter = r.limiter(None)
-    if stream or limiter is None:
+    if limiter is None:  # cached
         return await respond(stream, job, AtlasResponse, limiter, r.gone)
     # identical atlases not yet computed are computed once (issue 29: two of 12 computed it, ten got 503)
     key = r.patterns.flight_key(r.served, r.layer, r.options)
+    if stream:
+        return await respond(True, job, AtlasResponse, limiter, shared=(r.patterns.streams, key))
     return await r.patterns.shared(key, lambda: respond(False, job, AtlasResponse, limiter, r.gone))

@@ -44,6 +44,7 @@ class FilterPatterns:
     def __init__(self, cache: ArrayCache) -> None:
         self.cache = cache
         self._flights: dict[Hashable, asyncio.Future] = {}  # atlases being computed (event loop only)
+        self.streams: dict[Hashable, Any] = {}  # streamed atlases being computed (`streaming.respond`'s broadcasts)
 
     def flight_key(self, served: ServedModel, layer: str, options: filters.Options) -> str:
         return self._key(served, layer, options, "atlas")
