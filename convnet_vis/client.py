@@ -60,10 +60,12 @@ def _image_body(image: ImageLike) -> tuple[bytes, str]:
 
 
 class Client:
-    """A convnet-vis server at `url` (e.g. "http://127.0.0.1:8000")."""
+    """A convnet-vis server at `url`: its address ("http://127.0.0.1:8000") or any page URL of it,
+    such as the one `show()` returns (the query is dropped)."""
 
     def __init__(self, url: str = "http://127.0.0.1:8000", timeout: float = 300.0) -> None:
-        self.url = url.rstrip("/")
+        parts = urllib.parse.urlsplit(url)
+        self.url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")).rstrip("/")
         self.timeout = timeout
 
     def __repr__(self) -> str:

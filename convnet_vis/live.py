@@ -13,6 +13,8 @@ import json
 import urllib.parse
 from typing import Any
 
+from websockets.exceptions import ConnectionClosed
+
 from convnet_vis.arrays import decode, decode_binary_frame
 from convnet_vis.client import ImageLike, _image_body
 from convnet_vis.errors import ConvnetVisError
@@ -51,15 +53,24 @@ class LiveChannel:
         else:
             fields = {"image": base64.b64encode(body).decode()}
         seq = next(self._seq)
-        self._socket.send(json.dumps({**message, **fields, "seq": seq}))
         try:
+            self._socket.send(json.dumps({**message, **fields, "seq": seq}))
             frame = self._socket.recv()
-        except Exception as error:  # closed by the server: 4404 unknown model, 4429 too fast, 1009 too big
-            code = getattr(getattr(error, "rcvd", None), "code", None)
-            reason = getattr(getattr(error, "rcvd", None), "reason", "") or str(error)
-            raise ConvnetVisError(code - 4000 if code and code >= 4000 else 0, reason) from None
+        except ConnectionClosed as closed:
+            # 4404 unknown model (its error answer may already be waiting), 4429 too fast, 1009 too big
+            frame = self._waiting_frame()
+            if frame is None:
+                code = closed.rcvd.code if closed.rcvd else 0
+                raise ConvnetVisError(code - 4000 if code >= 4000 else code, closed.rcvd.reason if closed.rcvd else str(closed)) from None
         answer = decode_binary_frame(frame) if isinstance(frame, bytes) else decode(json.loads(frame))
         if "error" in answer:
             raise ConvnetVisError(answer["error"]["status"], answer["error"]["detail"])
         answer["outputs"] = {layer["name"]: layer["activations"] for layer in answer.get("layers", [])}
         return answer
+
+    def _waiting_frame(self) -> str | bytes | None:
+        """A frame the server sent before closing, if it is still buffered."""
+        try:
+            return self._socket.recv(timeout=0)
+        except Exception:  # nothing left: only the close code speaks
+            return None

@@ -148,7 +148,7 @@ def tiny_model():
     x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     outputs = keras.layers.Dense(3, activation="softmax", name="out")(x)
-    return keras.Model(inputs, outputs, name="Tiny Net")
+    return keras.Model(inputs, outputs, name="tiny_net")
 
 
 def test_show_serves_an_in_memory_model_framable_by_the_notebook():
@@ -156,7 +156,7 @@ def test_show_serves_an_in_memory_model_framable_by_the_notebook():
     server = NotebookServer()
     try:
         model_id = server.add(model)
-        assert model_id == "tiny-net"
+        assert model_id == "tiny_net"
         image = np.random.default_rng(0).random((12, 12), dtype=np.float32)
         answer = Client(server.url).predict(model_id, image)
         np.testing.assert_allclose(answer["prediction"]["probabilities"], model.predict(image[None, :, :, None], verbose=0)[0], atol=1e-6)
