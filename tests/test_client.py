@@ -179,3 +179,35 @@ def test_serve_one_model_file_serves_only_that_file():
         models = Client(url).models()
     assert [summary["id"] for summary in models["models"]] == ["mnist-lenet"]
     assert models["models"][0]["card"]  # its card came along
+
+
+def test_pool_and_sweep_equal_the_models_own(api, digit, keras_models):
+    expected = keras_layer_outputs(keras_models[MODEL], digit)
+    pooled = api.pool(MODEL, digit, layer="conv1", channel=2)
+    own = next(panel for panel in pooled["panels"] if panel["own"])
+    np.testing.assert_allclose(own["pooled"], expected["pool1"][:, :, 2], atol=1e-5)
+    sweep = api.sweep(MODEL, digit, transform="rotate", steps=1)
+    np.testing.assert_allclose(sweep["probabilities"][0], expected["output"], atol=1e-6)
+
+
+def test_engine_weights_are_the_layers_weights(api, keras_models):
+    plan = api.browser(MODEL)
+    blob = api.browser_weights(MODEL)
+    conv1 = next(layer for layer in plan["layers"] if layer["name"] == "conv1")["weights"]["kernel"]
+    start = conv1["offset"] // 4
+    kernel = blob[start:start + int(np.prod(conv1["shape"]))].reshape(conv1["shape"])
+    np.testing.assert_array_equal(kernel, keras_models[MODEL].get_layer("conv1").kernel.numpy())
+
+
+def test_dataset_views_filters_and_reading(api, digit):
+    assert len(api.top_examples(MODEL, "conv1", 0, k=3)["examples"]) == 3
+    assert [n["distance"] for n in api.neighbors(MODEL, digit, k=4)["neighbors"]] == sorted(
+        n["distance"] for n in api.neighbors(MODEL, digit, k=4)["neighbors"])
+    embedding = api.embedding(MODEL)
+    assert embedding["points"].shape == (len(embedding["labels"]), 2)
+    assert len(api.place(MODEL, digit)["point"]) == 2
+    pattern = api.filter_pattern(MODEL, "conv1", 0, steps=2)
+    assert pattern["pattern"].shape == (28, 28, 1) and isinstance(pattern["png"], Image.Image)
+    assert api.read(MODEL, digit)["text"] == "7"
+    assert "gradcam" in [method["name"] for method in api.methods()["methods"]]
+    assert api.ready()["status"] == "ready"
