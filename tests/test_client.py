@@ -3,13 +3,19 @@ compared with Keras's own computations of the same models; show() and `serve --m
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
+
 import httpx
 import keras
 import numpy as np
 import pytest
 from PIL import Image
 
-from bench.server import running_server
+from app.config import PROJECT_ROOT
+from bench.server import free_port, running_server
 from convnet_vis import Client, ConvnetVisError
 from convnet_vis.notebook import NotebookServer
 from tests.conftest import MODELS_DIR, arr
@@ -172,6 +178,32 @@ def test_show_serves_an_in_memory_model_framable_by_the_notebook():
         assert caught.value.status == 404
     finally:
         server.stop()
+
+
+@pytest.mark.skipif(not (PROJECT_ROOT / ".venv" / "bin" / "python").exists(),
+                    reason="scripts/serve runs the checkout's .venv (scripts/setup makes it; CI has it)")
+def test_scripts_serve_with_a_file_serves_that_file(tmp_path):
+    """From another folder, with a relative path, as a user would type it."""
+    port = free_port()
+    relative = os.path.relpath(MODELS_DIR / "mnist-lenet.keras", tmp_path)
+    process = subprocess.Popen([str(PROJECT_ROOT / "scripts" / "serve"), relative, "--port", str(port), "--log-level", "warning"],
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = Client(f"http://127.0.0.1:{port}", timeout=5)
+        for _ in range(600):
+            try:
+                models = client.models()
+                break
+            except OSError:
+                if process.poll() is not None:
+                    raise AssertionError("scripts/serve exited") from None
+                time.sleep(0.2)
+        else:
+            raise AssertionError("scripts/serve did not answer")
+        assert [summary["id"] for summary in models["models"]] == ["mnist-lenet"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
 
 
 def test_serve_one_model_file_serves_only_that_file():
