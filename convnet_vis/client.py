@@ -8,6 +8,9 @@ says otherwise. A refusal raises `ConvnetVisError` with the server's status and 
 An image argument may be a numpy array (`[H, W]` or `[H, W, C]` in [0, 1], sent as the
 `pixels` form at the model's input size), a PIL image, a file's bytes, or a path to a file.
 Only the standard library speaks HTTP here: the client adds no dependency to a notebook.
+The long jobs (Score-CAM, occlusion, SmoothGrad, Integrated Gradients, RISE, a filter atlas)
+take `progress=callback`: the request is then streamed and `callback(done, total)` is called as
+the server reports.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Iterator, Sequence, Union
+from typing import Any, Callable, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -59,6 +62,28 @@ def _image_body(image: ImageLike) -> tuple[bytes, str]:
     raise TypeError(f"an image is a numpy array, a PIL image, bytes or a path, not {type(image).__name__}")
 
 
+def _read_events(response, progress: Callable[[int, int], None] | None) -> Any:
+    """A progress stream (docs/api.md, "Progress streams"): calls `progress(done, total)` for each
+    report and returns the result; a failure after the start raises with its status and detail."""
+    event, data = "message", []
+    for line in response:
+        line = line.decode("utf-8").rstrip("\r\n")
+        if line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+        elif not line and data:
+            payload = json.loads("\n".join(data))
+            if event == "result":
+                return payload
+            if event == "error":
+                raise ConvnetVisError(payload.get("status", 500), payload.get("detail", ""))
+            if event == "progress" and progress is not None:
+                progress(payload["done"], payload["total"])
+            event, data = "message", []
+    raise ConvnetVisError(502, "the progress stream ended without a result")
+
+
 class Client:
     """A convnet-vis server at `url`: its address ("http://127.0.0.1:8000") or any page URL of it,
     such as the one `show()` returns (the query is dropped)."""
@@ -74,11 +99,17 @@ class Client:
     # -- transport -------------------------------------------------------------------------
     def _send(self, method: str, path: str, options: dict | None = None, body: bytes | None = None,
               content_type: str | None = None, raw: bool = False) -> Any:
-        request = urllib.request.Request(self.url + path + _query(options or {}), data=body, method=method)
+        options = dict(options or {})
+        progress = options.pop("progress", None)
+        if progress is not None:  # the long jobs report progress as Server-Sent Events
+            options["stream"] = True
+        request = urllib.request.Request(self.url + path + _query(options), data=body, method=method)
         if content_type:
             request.add_header("Content-Type", content_type)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                if response.headers.get_content_type() == "text/event-stream":
+                    return decode(_read_events(response, progress))
                 data = response.read()
                 status = response.status
         except urllib.error.HTTPError as error:

@@ -14,7 +14,9 @@ it (`frame_ancestors`), and nothing else.
 
 from __future__ import annotations
 
+import atexit
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -83,7 +85,8 @@ class NotebookServer:
         from app.config import Settings
         from app.registry import ModelRegistry
 
-        folder = Path(tempfile.mkdtemp(prefix="convnet-vis-notebook-"))
+        folder = Path(tempfile.mkdtemp(prefix="convnet-vis-notebook-"))  # its cache; no model file
+        atexit.register(shutil.rmtree, folder, True)
         self.registry = ModelRegistry({})
         settings = Settings(models_dir=folder, cache_dir=folder / "cache")
         asgi = _Framable(server_code.main.create_app(settings, registry=self.registry), frame_ancestors)

@@ -243,3 +243,12 @@ def test_dataset_views_filters_and_reading(api, digit):
     assert api.read(MODEL, digit)["text"] == "7"
     assert "gradcam" in [method["name"] for method in api.methods()["methods"]]
     assert api.ready()["status"] == "ready"
+
+
+def test_long_jobs_report_progress_and_give_the_same_result(api, digit):
+    reports = []
+    streamed = api.occlusion(MODEL, digit, patch=4, stride=4, progress=lambda done, total: reports.append((done, total)))
+    plain = api.occlusion(MODEL, digit, patch=4, stride=4)
+    np.testing.assert_array_equal(streamed["grid"], plain["grid"])
+    assert reports and reports[-1][0] == reports[-1][1] == 49
+    assert [done for done, _ in reports] == sorted(done for done, _ in reports)
