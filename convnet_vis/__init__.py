@@ -11,6 +11,7 @@ The server itself is the checkout's `app` package (`python -m app serve`); see R
 
 from convnet_vis.client import Client
 from convnet_vis.errors import ConvnetVisError
+from convnet_vis.live import LiveChannel
 from convnet_vis.notebook import serve, show
 
-__all__ = ["Client", "ConvnetVisError", "serve", "show"]
+__all__ = ["Client", "ConvnetVisError", "LiveChannel", "serve", "show"]
