@@ -8,8 +8,7 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY app ./app
-COPY bench ./bench
+COPY convnet_vis ./convnet_vis
 # Install the project to pull its dependencies, then drop the package itself: the runtime runs the
 # source from /app, where it finds models/, static/ and templates/ beside it.
 RUN pip install . && pip uninstall -y convnet-vis

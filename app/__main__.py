@@ -13,6 +13,7 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--models-dir", help="folder of .keras/.h5 models (default: ./models)")
+    serve.add_argument("--model", help="serve this one .keras/.h5 file (with its card and reference set, if any)")
     serve.add_argument(
         "--workers", type=int, default=int(os.environ.get("CONVNET_VIS_WORKERS", "1")),
         help="uvicorn worker processes (default: CONVNET_VIS_WORKERS or 1)",
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     warm.add_argument("--models-dir", help="folder of .keras/.h5 models (default: ./models)")
     args = parser.parse_args(argv)
 
+    if getattr(args, "model", None):
+        args.models_dir = one_model_folder(args.model)
     if getattr(args, "models_dir", None):
         os.environ["CONVNET_VIS_MODELS_DIR"] = os.path.abspath(args.models_dir)
     if args.command == "filters":
@@ -74,6 +77,32 @@ def main(argv: list[str] | None = None) -> None:
         # request is left a moment later, and the process exits by FORCE_EXIT_SECONDS at the latest.
         timeout_graceful_shutdown=settings.shutdown_grace_seconds + FORCE_EXIT_SECONDS / 2,
     )
+
+
+def one_model_folder(model_file: str) -> str:
+    """A temporary folder holding only links to that file and the files its card names, so the
+    registry (which serves a folder) serves exactly that model; removed at exit."""
+    import atexit
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    source = Path(model_file).resolve()
+    if not source.is_file() or source.suffix not in (".keras", ".h5"):
+        raise SystemExit(f"--model: {model_file} is not a .keras or .h5 file")
+    folder = Path(tempfile.mkdtemp(prefix="convnet-vis-one-model-"))
+    atexit.register(shutil.rmtree, folder, True)
+    links = [source]
+    card = source.with_suffix(".json")
+    if card.is_file():
+        links.append(card)
+        reference = json.loads(card.read_text()).get("reference")
+        if isinstance(reference, str) and (source.parent / reference).is_file():
+            links.append(source.parent / reference)
+    for path in links:
+        (folder / path.name).symlink_to(path)
+    return str(folder)
 
 
 def precompute_filters(args: argparse.Namespace) -> None:
