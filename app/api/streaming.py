@@ -51,12 +51,17 @@ def stream_job(job: Callable[[Callable[[int, int], None]], dict], schema, limite
     events: asyncio.Queue = asyncio.Queue()
     cancelled = threading.Event()
 
-    def progress(done: int, total: int) -> None:
+    def progress(done: int, total: int, preview: str | None = None) -> None:
         if cancelled.is_set():
             raise Cancelled()
         if limiter is not None:
             limiter.check()
-        loop.call_soon_threadsafe(events.put_nowait, ("progress", {"done": done, "total": total}))
+        data = {"done": done, "total": total}
+        if preview is not None:  # a filter atlas as it forms: a PNG data URL
+            data["preview"] = preview
+        loop.call_soon_threadsafe(events.put_nowait, ("progress", data))
+
+    progress.takes_preview = True  # jobs may send an image with their progress (app/services/filters.py)
 
     def work() -> None:
         try:
