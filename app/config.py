@@ -79,6 +79,9 @@ class Settings:
     # Compiled TensorFlow functions one model keeps (each 0.6-0.9 MiB for the bundled convnet);
     # past this the least recently used is forgotten and built again when next asked for.
     max_compiled_functions: int = field(default_factory=lambda: int(_env("MAX_COMPILED_FUNCTIONS", "128")))
+    # After readiness, a background thread builds each model's page overview and long methods'
+    # functions (app/warm.py) so no first request compiles them; 0: built on first use.
+    background_warm_up: bool = field(default_factory=lambda: _env("BACKGROUND_WARM_UP", "1") == "1")
     # Opt-in only: Lambda layers run arbitrary code when a model is loaded.
     unsafe_model_loading: bool = field(default_factory=lambda: _env("UNSAFE_MODEL_LOADING", "0") == "1")
 

@@ -19,6 +19,7 @@ from app.executors import Executors
 from app.jobs import SHUTTING_DOWN, JobLimiter
 from app.reference import ReferenceStore
 from app.registry import ModelRegistry
+from app.warm import WarmUp
 from app.security import SecurityMiddleware, page_policy
 from app.services.dataset import DatasetViews
 from app.services.filters import FilterPatterns
@@ -55,9 +56,12 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             on_expiry=[long_jobs.stop, lambda: executors.abandon(SHUTTING_DOWN)],
         )
         shutdown.install()
+        warm_up = app.state.warm_up = WarmUp(app.state.registry, settings.background_warm_up)
+        warm_up.start()
         try:
             yield
         finally:
+            warm_up.stop()
             shutdown.uninstall()
             executors.shutdown()
             long_jobs.shutdown()

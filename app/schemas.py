@@ -28,6 +28,9 @@ class ArrayOut(Compact):
 class Health(BaseModel):
     status: str = "ok"
     models: int
+    warm_up: dict | None = Field(
+        None, description="readiness: the background warm-up (app/warm.py): state off, running, done or stopped; models_done; functions_built"
+    )
 
 
 class ModelSummary(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from pathlib import Path
 
 import keras
@@ -12,7 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.config import PROJECT_ROOT, Settings
+# The background warm-up (app/warm.py) off in tests, so counts of compiled functions stay
+# deterministic; tests/test_warm_up.py turns it on.
+os.environ.setdefault("CONVNET_VIS_BACKGROUND_WARM_UP", "0")
+
+from app.config import PROJECT_ROOT, Settings  # noqa: E402
 from app.encoding import decode_array
 from app.main import create_app
 

@@ -120,3 +120,60 @@ def test_precompute_cli(tmp_path, capsys, monkeypatch):
 def test_bad_filter_requests(client, url, status):
     response = client.get(f"/api/models/mnist-convnet/layers/{url}")
     assert_error(response, status)
+
+
+def _events(response) -> list[tuple[str, dict]]:
+    import json
+
+    events, name = [], None
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            events.append((name, json.loads(line[6:])))
+    return events
+
+
+def test_atlas_progress_shows_the_patterns_as_they_form(tmp_path):
+    """A few progress events carry the atlas as it forms: valid PNGs of the result's size, each
+    different from the one before, the last equal to the result's picture."""
+    import base64
+    import io
+
+    import shutil
+
+    from PIL import Image
+
+    from tests.conftest import MODELS_DIR
+
+    shutil.copy(MODELS_DIR / "mnist-lenet.keras", tmp_path / "mnist-lenet.keras")
+    with client_for(tmp_path) as fresh:
+        with fresh.stream("GET", "/api/models/mnist-lenet/layers/conv2/filters?steps=16&stream=true") as response:
+            events = _events(response)
+    assert events[-1][0] == "result"
+    result = events[-1][1]
+    previews = [data["preview"] for name, data in events if name == "progress" and "preview" in data]
+    assert len(previews) >= 4
+    pictures = [np.asarray(Image.open(io.BytesIO(base64.b64decode(p.split(",", 1)[1])))) for p in previews]
+    final = np.asarray(Image.open(io.BytesIO(base64.b64decode(result["png"].split(",", 1)[1]))))
+    assert all(picture.shape == final.shape for picture in pictures)
+    assert all(not np.array_equal(a, b) for a, b in zip(pictures, pictures[1:]))
+    np.testing.assert_array_equal(pictures[-1], final)
+
+
+def test_pattern_previews_are_the_optimisations_images_at_their_steps(client):
+    """`patterns(preview=...)` hands over the images as they are after each preview step: the last
+    ones are the images returned; running fewer steps with the same seed is a different
+    optimisation, so only the final ones are compared exactly."""
+    from app.viz import filters
+
+    graph = client.app.state.registry.get("mnist-lenet").graph
+    seen = []
+    options = filters.Options(steps=12)
+    images, _ = filters.patterns(graph, "conv2", [0, 1, 2], options, preview=lambda first, batch: seen.append((first, batch.copy())))
+    assert len(seen) == filters.PREVIEWS and sorted(filters.preview_steps(12)) == [2, 5, 8, 11]
+    assert all(first == 0 and batch.shape == images.shape for first, batch in seen)
+    np.testing.assert_array_equal(seen[-1][1], images)
+    assert not np.array_equal(seen[0][1], images)
+    again, _ = filters.patterns(graph, "conv2", [0, 1, 2], options)
+    np.testing.assert_array_equal(again, images)  # previews change nothing

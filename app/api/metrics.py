@@ -40,6 +40,10 @@ class StateCollector:
             for served in registry:
                 functions.add_metric([served.id], len(served.graph.functions))
             yield functions
+        warm_up = getattr(state, "warm_up", None)
+        if warm_up is not None:
+            yield GaugeMetricFamily("convnet_vis_warm_up_models_done", "models whose background warm-up is done (app/warm.py)", value=warm_up.models_done)
+            yield GaugeMetricFamily("convnet_vis_warm_up_functions_built", "functions the background warm-up built", value=warm_up.functions_built)
         patterns = getattr(state, "filter_patterns", None)
         if patterns is not None:
             yield GaugeMetricFamily("convnet_vis_filter_cache_bytes", "filter-pattern cache on disk", value=patterns.cache.disk_bytes())

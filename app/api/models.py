@@ -97,11 +97,12 @@ async def health(registry: RegistryDep) -> Health:
 
 
 @router.get("/ready", response_model=Health, responses={503: {"model": ErrorResponse, "description": "no model is served"}})
-async def ready(registry: RegistryDep) -> Health:
+async def ready(registry: RegistryDep, request: Request) -> Health:
     """Readiness: 200 when at least one model is served, else 503 saying why."""
     if not len(registry):
         raise NotReady(f"No model is served: {registry.why_empty()}.")
-    return Health(status="ready", models=len(registry))
+    warm_up = getattr(request.app.state, "warm_up", None)
+    return Health(status="ready", models=len(registry), warm_up=warm_up.report() if warm_up is not None else None)
 
 
 @router.get("/models", response_model=ModelList)

@@ -119,12 +119,17 @@ def stream_job(
     loop = asyncio.get_running_loop()
     broadcast = broadcast or Broadcast()
 
-    def progress(done: int, total: int) -> None:
+    def progress(done: int, total: int, preview: str | None = None) -> None:
         if broadcast.cancelled.is_set():
             raise Cancelled()
         if limiter is not None:
             limiter.check()
-        loop.call_soon_threadsafe(broadcast.publish, "progress", {"done": done, "total": total})
+        data = {"done": done, "total": total}
+        if preview is not None:  # a filter atlas as it forms: a PNG data URL
+            data["preview"] = preview
+        loop.call_soon_threadsafe(broadcast.publish, "progress", data)
+
+    progress.takes_preview = True  # jobs may send an image with their progress (app/services/filters.py)
 
     def work() -> None:
         try:

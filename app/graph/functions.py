@@ -29,22 +29,39 @@ class CompiledFunctions:
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
         self._functions: OrderedDict[FunctionKey, Callable] = OrderedDict()
         self._lock = threading.Lock()
+        self._building: dict[FunctionKey, threading.Lock] = {}  # one lock per key being built
         self.limit = limit
         self.built = 0  # functions built since start-up (a built one forgotten and asked for again counts twice)
         self.evicted = 0  # functions forgotten to stay within `limit`
 
     def get(self, key: FunctionKey, build: Callable[[], Callable]) -> Callable:
+        function = self._lookup(key)
+        if function is not None:
+            return function
+        with self._lock:
+            building = self._building.setdefault(key, threading.Lock())
+        # Built under the key's own lock: two threads never trace the same function at once, and
+        # a request for a function already built never waits behind another one being built (the
+        # background warm-up, app/warm.py, builds while drawings are answered).
+        with building:
+            function = self._lookup(key)
+            if function is not None:
+                return function
+            function = build()
+            with self._lock:
+                self._functions[key] = function
+                self._building.pop(key, None)
+                self.built += 1
+                while len(self._functions) > max(1, self.limit):
+                    self._functions.popitem(last=False)
+                    self.evicted += 1
+            return function
+
+    def _lookup(self, key: FunctionKey) -> Callable | None:
         with self._lock:
             function = self._functions.get(key)
             if function is not None:
                 self._functions.move_to_end(key)
-                return function
-            # built under the lock: two threads never trace the same function at once
-            function = self._functions[key] = build()
-            self.built += 1
-            while len(self._functions) > max(1, self.limit):
-                self._functions.popitem(last=False)
-                self.evicted += 1
             return function
 
     def __contains__(self, key: FunctionKey) -> bool:

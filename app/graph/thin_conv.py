@@ -42,8 +42,27 @@ def is_thin(layer) -> bool:
     )
 
 
+def is_grouped_depthwise(layer) -> bool:
+    """A plain float32 Conv2D with one group per input channel and one filter per group
+    (ConvNeXt's 7x7 convolutions): TensorFlow's CPU kernels have no grouped convolution, so Keras
+    compiles it through XLA, about 10x slower than the depthwise convolution it is."""
+    return (
+        type(layer) is keras.layers.Conv2D
+        and layer.data_format == "channels_last"
+        and layer.groups > 1
+        and layer.padding in ("valid", "same")
+        and layer.compute_dtype == "float32"
+        and getattr(layer, "quantization_mode", None) is None
+        and layer.built
+        and int(layer.kernel.shape[2]) == 1
+        and layer.groups == layer.filters
+        and tuple(layer.strides)[0] == tuple(layer.strides)[1]
+        and tuple(layer.dilation_rate) == (1, 1)
+    )
+
+
 def has_thin(traced: TracedGraph) -> bool:
-    return any(is_thin(node.layer) for node in traced.nodes.values())
+    return any(is_thin(node.layer) or is_grouped_depthwise(node.layer) for node in traced.nodes.values())
 
 
 def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -127,6 +146,27 @@ class ShiftedConv2D(keras.layers.Layer):
         return conv.activation(total)
 
 
+class DepthwiseConv2D(keras.layers.Layer):
+    """A Conv2D with `groups == filters == input channels` as `tf.nn.depthwise_conv2d` (the same sum;
+    its kernel [kh, kw, 1, C] read as [kh, kw, C, 1] at every call), then its bias and activation."""
+
+    def __init__(self, conv: keras.layers.Conv2D) -> None:
+        super().__init__(name=f"{conv.name}_depthwise", dtype=conv.dtype_policy)
+        self.conv = conv
+
+    def compute_output_spec(self, inputs):
+        return self.conv.compute_output_spec(inputs)
+
+    def call(self, inputs):
+        conv = self.conv
+        kernel = tf.transpose(tf.convert_to_tensor(conv.kernel), (0, 1, 3, 2))
+        stride = int(conv.strides[0])
+        total = tf.nn.depthwise_conv2d(inputs, kernel, (1, stride, stride, 1), conv.padding.upper())
+        if conv.use_bias:
+            total = total + conv.bias
+        return conv.activation(total)
+
+
 class Rule:
     """A tracing rule (`app.graph.trace`), one per trace: thin convolutions shifted and summed, a
     tiling max-pool right after one folded into it (when the activation allows), the rest as is."""
@@ -139,6 +179,8 @@ class Rule:
             output = ShiftedConv2D(layer)(*args)
             self._thin_outputs[id(output)] = (layer, args[0])
             return output
+        if is_grouped_depthwise(layer) and not kwargs and len(args) == 1:
+            return DepthwiseConv2D(layer)(*args)
         if is_tiling_max_pool(layer) and not kwargs and len(args) == 1 and id(args[0]) in self._thin_outputs:
             conv, conv_input = self._thin_outputs[id(args[0])]
             if _commutes_with_max(conv.activation):

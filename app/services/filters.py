@@ -90,10 +90,31 @@ class FilterPatterns:
         cached = self._cached(served, layer, options, None)
         if cached is None:
             channels = list(range(filters.channel_count(served.graph, layer)))
-            images, activations = filters.patterns(served.graph, layer, channels, options, progress)
+            preview = None
+            if progress is not None and getattr(progress, "takes_preview", False):
+                progress, preview = self._previewing(served, len(channels), progress)
+            images, activations = filters.patterns(served.graph, layer, channels, options, progress, preview)
             cached = {"patterns": images, "activations": activations}
             self.cache.put(self._key(served, layer, options, "atlas"), cached)
         return cached
+
+    @staticmethod
+    def _previewing(served: ServedModel, count: int, progress: Progress):
+        """(progress, preview) for `filters.patterns`: the atlas as it forms (channels not reached
+        yet blank, at mid-range) goes with the progress event that follows each preview, as a PNG
+        data URL drawn exactly as the final atlas is (`atlas_image`)."""
+        low, high = served.card.input_range
+        sheet = np.full((count, *served.graph.input_shape), (low + high) / 2, np.float32)
+        pending: list[str] = []
+
+        def preview(first: int, images: np.ndarray) -> None:
+            sheet[first : first + len(images)] = images
+            pending[:] = [png_data_url(filters.atlas_image(sheet, served.card.input_range))]
+
+        def with_preview(done: int, total: int) -> None:
+            progress(done, total, preview=pending.pop() if pending else None)
+
+        return with_preview, preview
 
     def single(self, served: ServedModel, layer: str, index: int, options: filters.Options) -> tuple[np.ndarray, float]:
         count = filters.channel_count(served.graph, layer)

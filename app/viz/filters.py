@@ -20,6 +20,7 @@ channel), so a channel's pattern does not depend on which other channels share i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -156,10 +157,23 @@ def _mean_activation(graph: ModelGraph, layer: str, images: np.ndarray, channels
     return means[np.arange(len(channels)), channels]
 
 
+PREVIEWS = 4  # images as they form, per batch of channels, sent with the progress (the last: the result)
+
+
+def preview_steps(steps: int) -> set[int]:
+    """The steps (0-based) after which `patterns` shows its images as they are: evenly spaced, the last one included."""
+    return {max(0, round(steps * (k + 1) / PREVIEWS) - 1) for k in range(PREVIEWS)}
+
+
 def patterns(
-    graph: ModelGraph, layer: str, channels: list[int], options: Options, progress: Progress | None = None
+    graph: ModelGraph, layer: str, channels: list[int], options: Options, progress: Progress | None = None,
+    preview: Callable[[int, np.ndarray], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(images [N, H, W, C] in the model's input range, mean activation of each channel [N])."""
+    """(images [N, H, W, C] in the model's input range, mean activation of each channel [N]).
+
+    `preview(first, images)`, when given, is called after each of `preview_steps` with the images
+    of channels[first:first + len(images)] as the optimisation has them then (after the last step:
+    the images returned), before that step's progress."""
     options = options.resolved(graph)
     kind = options.parameterization
     step = graph.functions.get(PatternStep(layer, kind), lambda: _step_function(graph, layer, kind))
@@ -172,6 +186,7 @@ def patterns(
     warm_steps = options.steps // 3
     images, activations = [], []
     total = len(channels) * options.steps
+    shown = preview_steps(options.steps)
     size = batch_size(graph, BATCH, backward=True)
     for start in range(0, len(channels), size):
         chunk = np.asarray(channels[start : start + size], np.int32)
@@ -192,16 +207,23 @@ def patterns(
             m = beta1 * m + (1 - beta1) * gradient
             s = beta2 * s + (1 - beta2) * gradient**2
             v -= options.step_size * (m / (1 - beta1 ** (t + 1))) / (np.sqrt(s / (1 - beta2 ** (t + 1))) + epsilon)
-            if progress and (t % 8 == 7 or t == options.steps - 1):
+            if preview is not None and t in shown:
+                preview(start, _image_of(parameters, kind, v, low, high))
+            if progress and (t % 8 == 7 or t == options.steps - 1 or (preview is not None and t in shown)):
                 progress(start * options.steps + len(chunk) * (t + 1), total)
-        if kind == "pixel":
-            unit = 1.0 / (1.0 + np.exp(-v))
-        else:
-            unit = parameters.unit_image(tf.convert_to_tensor(v)).numpy()
-        image = (low + (high - low) * unit).astype(np.float32)
+        image = _image_of(parameters, kind, v, low, high)
         images.append(image)
         activations.append(_mean_activation(graph, layer, image, chunk))
     return np.concatenate(images), np.concatenate(activations).astype(np.float32)
+
+
+def _image_of(parameters, kind: str, v: np.ndarray, low: float, high: float) -> np.ndarray:
+    """The images the parameters `v` stand for, in the model's input range."""
+    if kind == "pixel":
+        unit = 1.0 / (1.0 + np.exp(-v))
+    else:
+        unit = parameters.unit_image(tf.convert_to_tensor(v)).numpy()
+    return (low + (high - low) * unit).astype(np.float32)
 
 
 def atlas_image(images: np.ndarray, input_range: tuple[float, float], scale: int = 3, gap: int = 2):

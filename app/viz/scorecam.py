@@ -12,8 +12,12 @@ The weights are the class probabilities themselves, as in the authors' released 
 tf-keras-vis. `channel_softmax=true` follows the paper's Algorithm 1 instead: the increases of
 confidence p_c(x_k) - p_c(baseline) are normalised by a softmax over the channels (the baseline's
 score cancels in the softmax). `max_channels=N` scores only the N channels whose activation has
-the largest spatial variance (Faster Score-CAM), the others weigh 0. Every masked input runs in
-batches.
+the largest spatial variance (Faster Score-CAM), the others weigh 0. Unset, it is
+`DEFAULT_MAX_CHANNELS` (256): a layer of at most 256 channels is scored whole (the method exactly as
+defined), a wider one (ResNet50's and Xception's 2,048, ConvNeXtTiny's 768) by its 256 channels of
+largest variance, which keeps one Score-CAM on these models at 64x64 to a few seconds on 2 cores
+(`python -m bench.wide_layers`); `max_channels` = the layer's channels scores them all. Every
+masked input runs in batches.
 """
 
 from __future__ import annotations
@@ -28,11 +32,15 @@ from app.viz.base import Attribution, Cost, Method, Progress, Target, batch_size
 from app.viz.resize import upsample_stack
 
 BATCH = 64
+DEFAULT_MAX_CHANNELS = 256
 
 
 class Options(gradcam.Options):
     max_channels: int | None = Field(
-        None, ge=1, description="Faster Score-CAM: score only this many channels, those of largest variance; default: all"
+        None, ge=1, description=(
+            f"Faster Score-CAM: score only this many channels, those of largest variance; default: {DEFAULT_MAX_CHANNELS} "
+            "(all of a layer with at most that many); the layer's channel count scores them all"
+        ),
     )
     channel_softmax: bool = Field(
         False, description="weights = softmax over channels of the scores (the paper's Algorithm 1); default: the scores"
@@ -53,7 +61,7 @@ def cost(graph: ModelGraph, options: Options) -> Cost:
     """One forward pass per channel scored, plus the layer's pass."""
     height, width, _ = graph.input_shape
     channels = graph.layers.units(options.layer)
-    scored = channels if options.max_channels is None else min(options.max_channels, channels)
+    scored = min(scored_channels(options), channels)
     return Cost(
         passes(graph, scored + 1),
         f"Score-CAM of {scored} channels of layer {options.layer!r} on {height}x{width} inputs",
@@ -67,6 +75,11 @@ def channel_masks(feature_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     low = masks.min(axis=(1, 2), keepdims=True)
     spread = masks.max(axis=(1, 2), keepdims=True) - low
     return np.where(spread > 1e-12, (masks - low) / np.where(spread > 1e-12, spread, 1.0), 0.0).astype(np.float32)
+
+
+def scored_channels(options: Options) -> int:
+    """How many channels are scored at most: `max_channels`, or `DEFAULT_MAX_CHANNELS` when unset."""
+    return DEFAULT_MAX_CHANNELS if options.max_channels is None else options.max_channels
 
 
 def strongest_channels(feature_map: np.ndarray, count: int | None) -> np.ndarray:
@@ -84,7 +97,7 @@ def attribute(
     check_class(graph, class_index)
     feature_map, probabilities = (values[0] for values in graph.layer_output(options.layer, model_input[None]))
     target = Target(int(np.argmax(probabilities)) if class_index is None else class_index, probabilities)
-    kept = strongest_channels(feature_map, options.max_channels)
+    kept = strongest_channels(feature_map, scored_channels(options))
     masks = channel_masks(feature_map[..., kept], model_input.shape[:2])
     low = graph.input_range[0]
     # Every empty mask (an all-constant channel: a dead ReLU, 4 to 16 of conv3's 64 on test digits)

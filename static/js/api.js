@@ -138,14 +138,15 @@ export const api = {
   filterPattern: (id, layer, index) =>
     request(`/api/models/${encodeURIComponent(id)}/layers/${layerPath(layer)}/filters/${index}?dtype=float16`),
 
-  // A whole layer's patterns, with progress(done, total) while the server computes them.
+  // A whole layer's patterns, with progress(done, total, preview) while the server computes them;
+  // a few progress events carry `preview`, the atlas as it forms (a PNG data URL).
   atlas(id, layer, onProgress) {
     const url = `/api/models/${encodeURIComponent(id)}/layers/${layerPath(layer)}/filters?stream=true&dtype=float16`;
     return new Promise((resolve, reject) => {
       const source = new EventSource(url);
       source.addEventListener("progress", (event) => {
-        const { done, total } = JSON.parse(event.data);
-        onProgress(done, total);
+        const { done, total, preview } = JSON.parse(event.data);
+        onProgress(done, total, preview);
       });
       source.addEventListener("result", (event) => {
         source.close();

@@ -29,10 +29,18 @@ export class AtlasCard {
     progress.value = 0;
     result.replaceChildren();
     try {
-      const atlas = await api.atlas(this.detail.id, layer, (done, total) => {
+      const atlas = await api.atlas(this.detail.id, layer, (done, total, preview) => {
         progress.max = total;
         progress.value = done;
+        if (preview) {  // the patterns as they form, replaced by the result
+          const forming = new Image();
+          forming.src = preview;
+          forming.alt = `filter patterns of ${layer} as they form`;
+          forming.setAttribute("data-testid", "atlas-preview");
+          result.replaceChildren(forming);
+        }
       });
+      result.replaceChildren();
       const image = new Image();
       image.src = atlas.png;
       image.alt = `filter patterns of every channel of ${layer}`;

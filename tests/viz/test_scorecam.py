@@ -108,3 +108,19 @@ def test_constant_channels_are_scored_as_the_fill_everywhere():
     weights = np.array([p(x * mask[..., None]), p(np.zeros_like(x)), p(np.zeros_like(x))])
     result = explain(ModelGraph(model), "scorecam", x, 1)
     np.testing.assert_allclose(result.raw, np.maximum((a * weights).sum(axis=-1), 0), rtol=1e-5, atol=1e-6)
+
+
+def test_default_channel_cap_keeps_the_channels_of_largest_variance(graph, x, monkeypatch):
+    """Unset, max_channels is DEFAULT_MAX_CHANNELS: a wider layer is scored by its channels of
+    largest variance (here a cap of 1: channel 0), and max_channels = the layer's channels scores
+    them all, exactly as the formula."""
+    from app.viz import scorecam
+
+    monkeypatch.setattr(scorecam, "DEFAULT_MAX_CHANNELS", 1)
+    capped = explain(graph, "scorecam", x, 0)
+    np.testing.assert_allclose(capped.raw, score_cam_by_hand(x, 0, kept=(0,)), rtol=1e-5, atol=1e-6)
+    assert capped.extras["channels"] == 1
+    whole = explain(graph, "scorecam", x, 0, max_channels=2)
+    np.testing.assert_allclose(whole.raw, score_cam_by_hand(x, 0), rtol=1e-5, atol=1e-6)
+    assert whole.extras["channels"] == 2
+    assert scorecam.cost(graph, Options().resolved(graph)).pixel_passes < scorecam.cost(graph, Options(max_channels=2).resolved(graph)).pixel_passes

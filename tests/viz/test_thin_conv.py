@@ -175,3 +175,39 @@ def test_a_fused_graph_that_fails_to_build_is_not_used(monkeypatch, keras_models
         np.testing.assert_allclose(graph.probabilities(images), expected, rtol=1e-4, atol=1e-6)
     assert not graph.fuses_thin_convs and len(calls) == 1
     assert "broken on purpose" in caplog.text
+
+
+@pytest.mark.parametrize("strides,padding", [(1, "same"), (1, "valid"), (2, "same"), (2, "valid")])
+def test_a_grouped_depthwise_convolution_equals_keras_conv2d(strides, padding):
+    """ConvNeXt's 7x7 Conv2D with groups = filters = input channels, as a depthwise convolution."""
+    rng = np.random.default_rng(0)
+    conv = keras.layers.Conv2D(6, 7, strides=strides, padding=padding, groups=6, activation="relu")
+    x = rng.uniform(-1, 1, (3, 15, 13, 6)).astype("float32")
+    conv(x)
+    conv.set_weights([rng.normal(size=w.shape).astype("float32") for w in conv.get_weights()])
+    assert thin_conv.is_grouped_depthwise(conv) and not thin_conv.is_thin(conv)
+    np.testing.assert_allclose(thin_conv.DepthwiseConv2D(conv)(x), conv(x), rtol=1e-5, atol=1e-5)
+
+
+def test_grouped_convolutions_of_several_channels_per_group_stay_as_they_are():
+    conv = keras.layers.Conv2D(8, 3, groups=4)
+    conv(np.zeros((1, 5, 5, 8), np.float32))
+    assert not thin_conv.is_grouped_depthwise(conv)
+
+
+def test_the_batched_graph_of_a_convnext_block_runs_depthwise_and_equals_the_model():
+    inputs = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(8, 2, strides=2, name="stem")(inputs)
+    y = keras.layers.Conv2D(8, 7, padding="same", groups=8, name="dw")(x)
+    y = keras.layers.LayerNormalization(epsilon=1e-6)(y)
+    y = keras.layers.Dense(16, activation="gelu")(y)
+    y = keras.layers.Dense(8)(y)
+    x = keras.layers.Add()([x, y])
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))
+    keras.utils.set_random_seed(0)
+    model = keras.Model(inputs, outputs)
+    graph = ModelGraph(model, input_range=(0.0, 1.0))
+    assert graph.fuses_thin_convs
+    images = np.random.default_rng(1).uniform(0, 1, (8, 12, 12, 3)).astype("float32")
+    expected = keras.ops.convert_to_numpy(keras.ops.softmax(model(images, training=False)))
+    np.testing.assert_allclose(graph.probabilities(images), expected, rtol=1e-5, atol=1e-6)
