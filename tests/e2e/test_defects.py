@@ -330,7 +330,7 @@ def test_method_comparison_thumbnails_are_big_enough_to_see(opened):
     page.wait_for_selector("[data-testid=ranking]", timeout=300_000)
     sizes = page.eval_on_selector_all("[data-testid=ranking] img", "imgs => imgs.map(i => [i.getBoundingClientRect().width, i.getBoundingClientRect().height])")
     assert sizes
-    assert min(w for w, _ in sizes) >= 56 and min(h for _, h in sizes) >= 56, sizes
+    assert min(w for w, _ in sizes) >= 48 and min(h for _, h in sizes) >= 48, sizes
     table = box(page, "[data-testid=ranking]")
     card = box(page, "#explain")
     assert table["x"] + table["width"] <= card["x"] + card["width"] + 1, "the ranking overflows its card"
