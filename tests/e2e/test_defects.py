@@ -244,13 +244,14 @@ def test_how_was_this_computed_opens_beside_the_network_with_the_units_place(ope
 
 # --- a blank pad --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("model_id", ["mnist-lenet", "mnist-convnet"])
-def test_a_blank_pad_asks_for_a_drawing_instead_of_predicting(opened, model_id):
-    page = opened(f"?model={model_id}")
+@pytest.mark.parametrize("model_id, viewport", [("mnist-lenet", DESKTOP), ("mnist-convnet", DESKTOP), ("mnist-lenet", PHONE)], ids=["lenet", "convnet", "lenet-390x844"])
+def test_a_blank_pad_asks_for_a_drawing_instead_of_predicting(opened, model_id, viewport):
+    page = opened(f"?model={model_id}", viewport=viewport)
     assert re.fullmatch(r"\d", page.inner_text("[data-testid=prediction]").strip())  # the sample digit
     clear_pad(page)
     shown = page.inner_text(".prediction-box")
     assert "draw a digit" in shown.lower(), shown
+    assert page.locator("#prediction-detail").bounding_box()["width"] <= viewport["width"]
     assert "%" not in shown and not re.search(r"\d", page.inner_text("[data-testid=prediction]")), shown
     draw_digit(page, "7")
     assert page.inner_text("[data-testid=prediction]").strip() == "7"
@@ -270,8 +271,9 @@ def digit_png() -> bytes:
     return out.getvalue()
 
 
-def test_an_upload_replaces_the_pads_digit_and_hint(opened):
-    page = opened("?model=mnist-convnet")
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1440x900", "390x844"])
+def test_an_upload_replaces_the_pads_digit_and_hint(opened, viewport):
+    page = opened("?model=mnist-convnet", viewport=viewport)
     assert "MNIST test set" in page.inner_text(".pad-hint")
     assert pad_pixels(page).max() > 200  # the sample digit is on the pad
     before = answers(page)
