@@ -22,6 +22,14 @@ export class ExplainPanel {
     this.compareButton = root.querySelector("#explain-compare");
     this.result = root.querySelector("#explain-result");
     this.comparison = root.querySelector("#explain-comparison");
+    // an explanation or comparison made for an earlier input stays, dimmed, under this note
+    this.staleNote = Object.assign(document.createElement("p"), {
+      className: "explain-stale", hidden: true, textContent: "Made for an earlier input: press Explain again for this one.",
+    });
+    this.staleNote.setAttribute("role", "status");
+    this.staleNote.setAttribute("data-testid", "explain-stale");
+    this.result.before(this.staleNote);
+    this.madeFor = { result: null, comparison: null }; // the input each one was made for
     this.methods = new Map();
     this.ready = api.methods().then(({ methods }) => {
       for (const m of methods) this.methods.set(m.name, m);
@@ -53,6 +61,15 @@ export class ExplainPanel {
     this.result.replaceChildren();
     this.comparison.replaceChildren();
     this.syncOptions();
+    this.showInput(null);
+  }
+
+  // The input on screen changed (an answer of the page's feed): what was explained before is marked.
+  showInput(input) {
+    this.input = input;
+    const stale = (part) => this[part].childElementCount > 0 && this.madeFor[part] !== input;
+    for (const part of ["result", "comparison"]) this[part].classList.toggle("stale", stale(part));
+    this.staleNote.hidden = !(stale("result") || stale("comparison"));
   }
 
   // Restore a method and a class (from a link); unknown names are ignored.
@@ -91,6 +108,7 @@ export class ExplainPanel {
     if (this.uses(method, "patch") && this.stride.value) params.stride = this.stride.value;
     this.button.disabled = true;
     this.button.textContent = "Working…";
+    const input = this.input;
     try {
       const answer = await api.explain(this.detail.id, method.endpoint, params, pixels);
       const image = new Image();
@@ -103,14 +121,16 @@ export class ExplainPanel {
       const figure = document.createElement("figure");
       figure.append(image, caption);
       if (method.warning) {
-        const note = document.createElement("p");
-        note.className = "explain-warning";
-        note.setAttribute("role", "note");
-        note.textContent = `⚠ ${method.warning}`;
-        figure.append(note);
+        // the warning is printed once, above the method's result; the map keeps a mark of it (as in the ranking)
+        const mark = document.createElement("abbr");
+        mark.textContent = " ⚠";
+        mark.title = method.warning;
+        caption.append(mark);
       }
       this.result.replaceChildren(figure);
       if (answer.faithfulness) this.result.append(curveChart(answer.faithfulness));
+      this.madeFor.result = input;
+      this.showInput(this.input);
     } catch (error) {
       this.onError(error.detail || String(error));
     } finally {
@@ -128,6 +148,7 @@ export class ExplainPanel {
     const methods = [...this.methods.values()];
     const rows = [];
     this.compareButton.disabled = true;
+    const input = this.input;
     try {
       for (const [i, method] of methods.entries()) {
         this.compareButton.textContent = `Comparing ${i + 1}/${methods.length}…`;
@@ -141,6 +162,8 @@ export class ExplainPanel {
       note.className = "muted";
       note.textContent = "Ranked by deletion AUC: the map whose top pixels, removed first, make the class probability fall fastest.";
       this.comparison.replaceChildren(note, rankingTable(rows));
+      this.madeFor.comparison = input;
+      this.showInput(this.input);
     } finally {
       this.compareButton.disabled = false;
       this.compareButton.textContent = "Compare methods";

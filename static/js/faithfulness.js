@@ -13,14 +13,27 @@ function svgElement(tag, attributes) {
   return element;
 }
 
-// The class probability against the fraction of pixels deleted or inserted, both on [0, 1].
-export function curveChart(faithfulness, { width = 260, height = 90 } = {}) {
-  const pad = 4;
-  const x = (fraction) => pad + fraction * (width - 2 * pad);
-  const y = (probability) => height - pad - probability * (height - 2 * pad);
+// The class probability against the fraction of pixels deleted or inserted, both on [0, 1], with
+// both axes named and their ends marked.
+export function curveChart(faithfulness, { width = 260, height = 124 } = {}) {
+  const plot = { left: 22, right: width - 8, top: 18, bottom: height - 30 };
+  const x = (fraction) => plot.left + fraction * (plot.right - plot.left);
+  const y = (probability) => plot.bottom - probability * (plot.bottom - plot.top);
   const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, class: "faithfulness-chart", role: "img" });
   svg.setAttribute("aria-label", "Deletion and insertion curves: class probability against the fraction of pixels changed");
-  svg.append(svgElement("rect", { x: pad, y: pad, width: width - 2 * pad, height: height - 2 * pad, class: "frame" }));
+  svg.append(svgElement("rect", { x: plot.left, y: plot.top, width: plot.right - plot.left, height: plot.bottom - plot.top, class: "frame" }));
+  const label = (text, axis, attributes) => {
+    const node = svgElement("text", { class: "axis", "data-axis": axis, ...attributes });
+    node.textContent = text;
+    svg.append(node);
+  };
+  label("class probability", "y", { x: 0, y: 11 });
+  label("1", "y", { x: plot.left - 4, y: y(1) + 4, "text-anchor": "end" });
+  label("0", "y", { x: plot.left - 4, y: y(0), "text-anchor": "end" });
+  label("0%", "x", { x: plot.left, y: plot.bottom + 12, "text-anchor": "start" });
+  label("50%", "x", { x: x(0.5), y: plot.bottom + 12, "text-anchor": "middle" });
+  label("100%", "x", { x: plot.right, y: plot.bottom + 12, "text-anchor": "end" });
+  label("pixels deleted or inserted, most important first", "x", { x: x(0.5), y: height - 3, "text-anchor": "middle" });
   for (const { name, colour } of CURVES) {
     const points = faithfulness[name].curve.map((p, i) => `${x(faithfulness.fractions[i]).toFixed(1)},${y(p).toFixed(1)}`);
     svg.append(svgElement("polyline", { points: points.join(" "), fill: "none", stroke: colour, "stroke-width": 2, "data-curve": name }));

@@ -128,8 +128,9 @@ export class Feed {
     for (const move of this.pending) move.seq = Math.min(move.seq, this.seq); // moves ride with this message
     this.sentAt = { seq: this.seq, time: performance.now() };
     const message = { seq: this.seq, preprocess: this.preprocess(), ...this.options };
-    // the live channel takes the pixels as bytes (a binary frame): no JSON numbers to write or parse
-    if (this.live && this.live.open) this.live.send(message, this.drawing.grey());
+    // the live channel takes the pixels as bytes (a binary frame): no JSON numbers to write or parse;
+    // while it reconnects it keeps the newest drawing and sends it once open
+    if (this.live) this.live.send(message, this.drawing.grey());
     else this.post({ ...message, pixels: this.drawing.rows() });
   }
 
@@ -158,7 +159,11 @@ export class Feed {
     api
       .activationsForPixels(this.detail.id, message.pixels, message.preprocess, this.options)
       .then((answer) => this.receive({ ...answer, seq: message.seq }))
-      .catch((error) => this.onError(error.detail || String(error)))
+      .catch((error) => {
+        // the server is away (the header says so): the newest drawing goes again when it returns
+        if (error.status === 0) this.unsent = message;
+        else this.onError(error.detail || String(error));
+      })
       .finally(() => {
         this.httpBusy = false;
         if (this.httpNext) {
@@ -167,6 +172,13 @@ export class Feed {
           this.post(next);
         }
       });
+  }
+
+  // The server is back: a drawing it missed is answered now, unless a newer input is on screen.
+  serverBack() {
+    const message = this.unsent;
+    this.unsent = null;
+    if (message && message.seq >= this.shownSeq && message.seq === this.seq) this.post(message);
   }
 
   // Model-input pixels sent once over HTTP (a digit read from a picture of a number).

@@ -8,13 +8,25 @@ import { SAMPLES } from "./samples.js";
 
 const $ = (selector) => document.querySelector(selector);
 const PAD_SIDE = 56; // the pad is sent at this size: the digit preprocessing crops and scales it to 28x28
+// What the line under the pad says about the input in
+const HINTS = {
+  sample: "A digit from the MNIST test set is in: draw over it, or clear and draw your own.",
+  drawing: "Your drawing is in: the network follows every stroke.",
+  file: (name) => `Your picture (${name}) is in: see “What the model sees”. Draw here to use the pad instead.`,
+};
 
 export class InputPanel {
   constructor({ onDrawing, onFile, onError }) {
     this.onDrawing = onDrawing; // the pad changed: {rows(), grey()} read it as JSON rows or bytes
     this.onFile = onFile; // a file (upload, drop, paste, camera, image sample)
     this.onError = onError;
-    this.pad = new DrawingPad($("#pad"), { onChange: () => this.onDrawing(this.drawing) });
+    this.pad = new DrawingPad($("#pad"), {
+      onChange: () => {
+        this.fromFile = false; // the pad is the input again
+        this.hint(HINTS.drawing);
+        this.onDrawing(this.drawing);
+      },
+    });
     this.drawing = { rows: () => this.pad.pixels(PAD_SIDE), grey: () => ({ shape: [PAD_SIDE, PAD_SIDE], bytes: this.pad.grey(PAD_SIDE) }) };
     $("#clear").addEventListener("click", () => this.pad.clear());
     $("#eraser").addEventListener("change", (event) => (this.pad.erasing = event.target.checked));
@@ -49,6 +61,7 @@ export class InputPanel {
 
   setModel(detail) {
     this.detail = detail;
+    if (this.digits !== (detail.kind === "digits")) this.fromFile = false; // an image model's picture is no digit
     this.digits = detail.kind === "digits";
     $("#pad-card").hidden = !this.digits;
     $("#upload-title").textContent = this.digits ? "Or use a picture" : "Input image";
@@ -72,8 +85,8 @@ export class InputPanel {
   // Open with a real sample in, so the view never shows a blank input's bias noise; a drawing
   // or picture already in stays in when the model changes.
   start() {
+    if ((this.fromFile || !this.digits) && this.lastFile) return this.onFile(this.lastFile);
     if (this.digits && !this.pad.blank) return this.pad.changed();
-    if (!this.digits && this.lastFile) return this.onFile(this.lastFile);
     const samples = this.digits ? SAMPLES.digits : SAMPLES.images;
     return this.sample(samples[0]);
   }
@@ -102,12 +115,23 @@ export class InputPanel {
     context.imageSmoothingEnabled = true;
     context.drawImage(bitmap, margin, margin, canvas.width - 2 * margin, canvas.height - 2 * margin);
     this.pad.changed();
+    this.hint(HINTS.sample);
+  }
+
+  hint(text) {
+    $(".pad-hint").textContent = text;
   }
 
   file(file, name = null) {
     if (!file) return;
     $("#upload-name").textContent = name || file.name;
     this.lastFile = file;
+    this.fromFile = true;
+    if (this.digits) {
+      // the picture is the input now: the pad's old digit goes, so the two never disagree
+      this.pad.clear(false);
+      this.hint(HINTS.file(name || file.name));
+    }
     this.onFile(file);
   }
 

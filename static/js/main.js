@@ -121,6 +121,7 @@ function showAnswer(answer) {
   prediction.render(answer);
   renderSteps($("#seen-steps"), answer.preprocessing); // an upload's digit preprocessing steps, if any
   unitInfo.setAnswer(answer);
+  explain.showInput(answer);
   performance.measure("render", "render-start");
   mapCard.place();
 }
@@ -186,6 +187,7 @@ server.onChange((away) => {
   badge.textContent = page.computedIn === "browser" ? "server away: drawing still works" : "server away: waiting for it";
   if (!away) {
     showError("");
+    feed.serverBack();
     mapCard.place();
   }
 });
@@ -208,7 +210,17 @@ navigator.serviceWorker?.addEventListener("message", (event) => {
   if (event.data && event.data.type === "kept") window.convnetVis.keptForOffline = event.data.count;
 });
 
+// The network's height is the window's below the header (css/style.css), and the header wraps
+// onto more lines in a narrow or zoomed window.
+function followHeaderHeight() {
+  const header = $(".top");
+  const keep = () => document.documentElement.style.setProperty("--header-height", `${header.offsetHeight}px`);
+  new ResizeObserver(keep).observe(header);
+  keep();
+}
+
 async function start() {
+  followHeaderHeight();
   $("#scale").value = state.get("scale");
   $("#scale").addEventListener("change", (event) => state.set({ scale: event.target.value }));
   $("[data-testid=view-3d]").addEventListener("change", (event) => state.set({ view: event.target.checked ? "3d" : "2d" }));

@@ -160,6 +160,10 @@ export class NetworkView {
     // big labels: every row at least as tall as the tallest label
     const minRow = this.labelFont ? Math.max(MIN_ROW, ...slots.map((slot) => slot.section.querySelector(".layer-label").scrollHeight)) : MIN_ROW;
     const placed = fitLayout(slots, width, height - 2, { minRow });
+    // the edge overlay is sized to what it covers (showEdges): one sized for a taller view would
+    // keep the container scrolling after it shrinks
+    Object.assign(this.overlay, { width: 0, height: 0 });
+    Object.assign(this.overlay.style, { width: "0px", height: "0px" });
     slots.forEach((slot, i) => {
       const { grid, cell, height: rowHeight } = placed[i];
       slot.section.style.height = `${rowHeight}px`;

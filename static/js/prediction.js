@@ -1,4 +1,5 @@
-// "What the model sees": the exact model input, and the top prediction.
+// "What the model sees": the exact model input, and the top prediction (for a digit model with no
+// ink in, a request for a drawing: a blank field's answer is the biases' guess, not a reading).
 
 export class PredictionView {
   constructor({ seen, label, detail }) {
@@ -9,6 +10,13 @@ export class PredictionView {
 
   setModel(detail) {
     this.range = detail.input_range;
+    this.digits = detail.kind === "digits";
+  }
+
+  // No ink anywhere: every value of the model input is the range's low end (black).
+  isBlank(input) {
+    const lo = this.range[0];
+    return input.values.every((value) => value <= lo);
   }
 
   render(answer) {
@@ -28,6 +36,13 @@ export class PredictionView {
       image.data[i * 4 + 3] = 255;
     }
     context.putImageData(image, 0, 0);
+    const blank = this.digits && this.isBlank(input);
+    this.label.parentElement.classList.toggle("blank", blank);
+    if (blank) {
+      this.label.textContent = "?";
+      this.detailText.textContent = "Draw a digit on the pad (or use a picture) to see what the network reads.";
+      return;
+    }
     const [best, second] = answer.top;
     this.label.textContent = `${best.label}`;
     this.detailText.textContent = `${(best.probability * 100).toFixed(1)}%` + (second ? `, then ${second.label} (${(second.probability * 100).toFixed(1)}%)` : "");

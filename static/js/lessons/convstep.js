@@ -199,6 +199,9 @@ export class ConvStepView {
     this.position = p;
     this.cell = this.compute(p);
     this.computed[p] = this.cell.value;
+    // the fields follow the window, so "Show" picks up where the step is
+    this.el.row.value = String(this.cell.y);
+    this.el.col.value = String(this.cell.x);
     this.render();
   }
 

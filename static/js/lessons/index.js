@@ -33,10 +33,23 @@ export function initLessons({ current }) {
     const button = event.target.closest && event.target.closest("[data-how]");
     if (button) document.dispatchEvent(new CustomEvent("convnet-vis:how", { detail: targetOf(button) }));
   });
+  // "how was this computed?" docks the step view beside the network (over the details column) instead
+  // of scrolling the page down to the Lessons; closing it puts it back under their heading.
+  const step = part("step");
+  const undock = step.querySelector("[data-cs=undock]");
+  const dock = (docked) => {
+    step.classList.toggle("docked", docked);
+    document.body.classList.toggle("step-docked", docked);
+    undock.hidden = !docked;
+  };
+  undock.addEventListener("click", () => {
+    dock(false);
+    step.open = false;
+  });
+  step.addEventListener("toggle", () => !step.open && dock(false));
   document.addEventListener("convnet-vis:how", (event) => {
-    const section = part("step");
-    section.open = true;
-    section.scrollIntoView({ block: "start" });
+    dock(true);
+    step.open = true;
     views.step.show(event.detail);
   });
 

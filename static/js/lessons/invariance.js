@@ -87,7 +87,7 @@ export class InvarianceExplorer {
       ...classes.map((label, i) => {
         const fill = element("span", { class: "bar-fill" });
         fill.style.width = `${(probabilities[i] * 100).toFixed(1)}%`;
-        return element("div", { class: `bar${i === best ? " top" : ""}` }, [
+        return element("div", { class: `bar${i === best ? " best" : ""}` }, [
           element("span", { class: "bar-label", text: label }),
           element("span", { class: "bar-track" }, [fill]),
           element("span", { class: "bar-value", text: `${(probabilities[i] * 100).toFixed(1)}%` }),

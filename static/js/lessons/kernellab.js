@@ -3,7 +3,7 @@
 // (POST /kernel) so the page shows exactly what the API returns.
 
 import { decodeArray, lessonsApi } from "../api.js";
-import { element, errorText, paintMap } from "./util.js";
+import { element, errorText, mapKey, paintMap, range } from "./util.js";
 
 export class KernelLab {
   constructor(root, { current }) {
@@ -12,7 +12,7 @@ export class KernelLab {
     this.el = {
       source: $("source"), channel: $("channel"), preset: $("preset"), size: $("size"), kernel: $("kernel"),
       stride: $("stride"), padding: $("padding"), relu: $("relu"), sourceMap: $("source-map"), result: $("result"),
-      formula: $("formula"), status: $("status"),
+      legend: $("legend"), formula: $("formula"), status: $("status"),
     };
     this.el.preset.addEventListener("change", () => this.usePreset());
     this.el.size.addEventListener("change", () => this.setKernel(resize(this.kernel(), Number(this.el.size.value))));
@@ -79,10 +79,10 @@ export class KernelLab {
       paintMap(this.el.sourceMap, source.data, source.shape);
       const result = decodeArray(answer.feature_map);
       paintMap(this.el.result, result.data, result.shape);
+      this.el.legend.replaceChildren(...mapKey(...range(result.data)));
       this.el.result.dataset.shape = answer.output_size.join("x");
-      const p = answer.paddings;
       this.el.formula.replaceChildren(
-        element("span", { text: `output size = ⌊(W − K + 2P) / S⌋ + 1, with P = ${p.top}/${p.bottom} rows and ${p.left}/${p.right} columns of zeros` }),
+        element("span", { text: `output size = ⌊(W − K + 2P) / S⌋ + 1, with ${paddingWords(answer.paddings)}` }),
         element("br"),
         element("span", { text: `rows: ${answer.formula[0]}` }),
         element("br"),
@@ -94,6 +94,13 @@ export class KernelLab {
       if (seq === this.seq) this.el.status.textContent = errorText(error);
     }
   }
+}
+
+// The zeros added around the map, in words: "no padding", or "1 row of zeros above and 1 below, ...".
+function paddingWords({ top, bottom, left, right }) {
+  if (!top && !bottom && !left && !right) return "no padding (P = 0)";
+  const count = (n, unit) => `${n} ${unit}${n === 1 ? "" : "s"}`;
+  return `${count(top, "row")} of zeros above and ${bottom} below, ${count(left, "column")} left and ${right} right`;
 }
 
 function resize(rows, size) {

@@ -1,6 +1,6 @@
 // Small helpers the lesson views share: elements, number formatting, painting a map on a canvas.
 
-import { paint } from "../colors.js";
+import { drawLegend, paint } from "../colors.js";
 
 export function element(tag, attributes = {}, children = []) {
   const node = document.createElement(tag);
@@ -37,6 +37,21 @@ export function paintMap(canvas, values, shape, channel = 0, bounds = null) {
   const [lo, hi] = bounds || range(values, channel, channels, width * height);
   paint(image.data, values, channel, channels, width * height, lo, hi);
   context.putImageData(image, 0, 0);
+}
+
+// The colour key of a map painted by paintMap over [lo, hi]: a signed map's blue-white-red scale is
+// symmetric about 0 (paint's), so its ends are ±max(|lo|, hi); a map of positive values runs lo..hi.
+export function mapKey(lo, hi) {
+  const signed = lo < 0;
+  const bound = Math.max(-lo, hi);
+  const canvas = element("canvas", { "aria-hidden": "true" });
+  canvas.width = 168;
+  canvas.height = 10;
+  drawLegend(canvas, signed);
+  const ends = signed ? [-bound, 0, bound] : [lo, hi];
+  const labels = element("div", { class: "map-key-labels" }, ends.map((value) => element("span", { text: fmt(value) })));
+  const note = signed ? `blue below 0, red above; this map runs from ${fmt(lo)} to ${fmt(hi)}` : `this map runs from ${fmt(lo)} to ${fmt(hi)}`;
+  return [canvas, labels, element("span", { class: "map-key-note", text: note })];
 }
 
 // A table of numbers (a kernel, a patch): `pick(i, j)` gives each cell.
