@@ -129,6 +129,22 @@ export class View3D {
     if (this.active) this.renderer.render(this.scene, this.camera);
   }
 
+  // The view as a picture at `scale` x its css size: rendered once more at that pixel ratio and
+  // copied at once, before the browser may clear the WebGL drawing buffer (no preserveDrawingBuffer,
+  // which would slow every frame for a rare download).
+  snapshot(scale) {
+    const ratio = this.renderer.getPixelRatio();
+    this.renderer.setPixelRatio(scale);
+    this.renderer.render(this.scene, this.camera);
+    const picture = document.createElement("canvas");
+    picture.width = this.canvas.width;
+    picture.height = this.canvas.height;
+    picture.getContext("2d").drawImage(this.canvas, 0, 0);
+    this.renderer.setPixelRatio(ratio);
+    this.draw();
+    return picture;
+  }
+
   render(answer, mode) {
     let globalLo = 0;
     let globalHi = -Infinity;
