@@ -7,7 +7,7 @@ import * as THREE from "../vendor/three/three.module.js";
 import { OrbitControls } from "../vendor/three/OrbitControls.js";
 import { channelRange, paintGrid } from "./colors.js";
 import { Grid } from "./layout.js";
-import { element, inputLayer } from "./network.js";
+import { DENSE_EDGES, element, inputLayer } from "./network.js";
 
 const SPACING = 10; // world units between layers
 const MAX_SIDE = 40; // the widest plane, in world units
@@ -246,14 +246,20 @@ export class View3D {
     }
     this.canvas.dataset.count = String(connections ? connections.units.length : 0);
     this.canvas.dataset.unit = target ? target.layer.name : "";
+    this.canvas.dataset.drawn = "0";
     const start = target && this.position(target.layer.name, target);
     if (start && connections && connections.units.length) {
       const dense = target.layer.kind === "dense";
       const magnitude = connections.units.map((edge) => Math.abs(edge.weight === null || dense ? edge.contribution : edge.weight));
       const top = Math.max(1e-12, ...magnitude);
+      // a dense unit: only its strongest contributions, as in the 2D view
+      const weighed = connections.units.some((edge) => edge.weight !== null);
+      const kept = dense && weighed && magnitude.length > DENSE_EDGES ? new Set([...magnitude.keys()].sort((a, b) => magnitude[b] - magnitude[a]).slice(0, DENSE_EDGES)) : null;
+      this.canvas.dataset.drawn = String(kept ? kept.size : connections.units.length);
       const points = [];
       const colours = [];
       connections.units.forEach((edge, i) => {
+        if (kept && !kept.has(i)) return;
         const end = this.position(connections.from, edge.unit);
         if (!end) return;
         const strength = 0.15 + 0.85 * (magnitude[i] / top);
