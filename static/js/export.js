@@ -217,7 +217,13 @@ export function initDownloads(page) {
       const root = $("#network-3d");
       return nonEmpty(root) ? { canvas: compose(root, { replace: new Map([[view3d.canvas, view3d.snapshot(SCALE)]]) }), name: fileName(model(), "network", `3d${pinned() ? "_" + pinned() : ""}`) } : null;
     }
-    return picture($("#network"), "network", `2d${pinned() ? "_" + pinned() : ""}`);
+    const { network } = page();
+    network.setEdgeRatio(SCALE); // a pinned unit's edges as sharp as the cells
+    try {
+      return picture($("#network"), "network", `2d${pinned() ? "_" + pinned() : ""}`);
+    } finally {
+      network.setEdgeRatio(null);
+    }
   }, "PNG");
   const svg = downloadButton(bar, "network-svg", () => {
     const { view, network, big } = page();

@@ -274,12 +274,18 @@ export class NetworkView {
     return { x: left + cell.x * s, y: top + cell.y * s, w: s, h: s };
   }
 
+  // Edges at `ratio` device pixels per css px (a picture at 2x), or at the screen's own (null).
+  setEdgeRatio(ratio) {
+    this.edgeRatio = ratio;
+    if (this.lastEdges) this.showEdges(...this.lastEdges);
+  }
+
   // Draw the hovered unit, its edges to the units it reads (coloured by signed weight, the
   // strongest emphasised) and its receptive field in the input.
   showEdges(target, connections, regions) {
     this.lastEdges = target ? [target, connections, regions] : null;
     const overlay = this.overlay;
-    const ratio = window.devicePixelRatio || 1;
+    const ratio = this.edgeRatio || window.devicePixelRatio || 1;
     const width = this.container.scrollWidth;
     const height = this.container.scrollHeight;
     if (overlay.width !== Math.round(width * ratio) || overlay.height !== Math.round(height * ratio)) {

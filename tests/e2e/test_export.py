@@ -190,3 +190,24 @@ def test_the_filter_atlas_and_an_enlarged_map_download(open_page):
     name, data = download(page, "map")
     assert name == "mnist-lenet_map_conv1-channel-2.png"
     assert_picture_of(page, data, "#map-dialog")
+
+
+def test_a_pinned_units_edges_are_in_the_picture_and_its_name(open_page):
+    page = open_page("?unit=conv2:5,5,5")
+    page.wait_for_function("() => document.querySelector('[data-testid=edges]').dataset.count === '288'", timeout=30_000)
+    name, data = download(page, "network")
+    assert name == "mnist-convnet_network_2d_conv2-5-5-5.png"
+    pixels = assert_picture_of(page, data, "#network", min_colours=100)
+    # the edges: blue lines (negative weights) between conv1 and conv2; the maps' colour scale has
+    # no blue, so blue pixels there are edges
+    top, bottom = page.evaluate(
+        """() => { const n = document.querySelector('#network').getBoundingClientRect();
+             const a = document.querySelector('[data-layer=conv1]').getBoundingClientRect();
+             const b = document.querySelector('[data-layer=conv2]').getBoundingClientRect();
+             return [(a.top - n.top) * 2, (b.bottom - n.top) * 2]; }"""
+    )
+    band = pixels[round(top) : round(bottom)]
+    blue = ((band[..., 2] > 150) & (band[..., 0] < 130)).sum()
+    assert blue > 100, blue
+    # the view on screen is back at the screen's own resolution
+    assert page.evaluate("() => document.querySelector('[data-testid=edges]').width") == page.evaluate("() => document.querySelector('#network').scrollWidth")
