@@ -67,10 +67,40 @@ function fieldText(element) {
   return "";
 }
 
+// An inline SVG (the faithfulness curves) as an image: a copy with the styles the page's CSS gives
+// its shapes written on them as presentation attributes, since an SVG drawn as an image sees no
+// stylesheet.
+const SVG_STYLES = ["fill", "stroke", "stroke-width", "stroke-dasharray", "opacity", "font-size", "font-family", "font-weight"];
+async function svgImage(svg) {
+  const copy = svg.cloneNode(true);
+  const originals = [svg, ...svg.querySelectorAll("*")];
+  [copy, ...copy.querySelectorAll("*")].forEach((node, i) => {
+    const style = getComputedStyle(originals[i]);
+    for (const name of SVG_STYLES) node.setAttribute(name, style.getPropertyValue(name)); // attributes: the CSP forbids inline styles
+  });
+  const rect = svg.getBoundingClientRect();
+  copy.setAttribute("width", rect.width);
+  copy.setAttribute("height", rect.height);
+  copy.setAttribute("xmlns", SVG_NS);
+  const image = new Image();
+  image.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(new XMLSerializer().serializeToString(copy))}`;
+  await image.decode();
+  return image;
+}
+
 function paint(context, element, replace) {
   const style = getComputedStyle(element);
   if (style.display === "none" || style.visibility === "hidden" || element.hidden || element.hasAttribute("data-export-skip")) return;
   const rect = element.getBoundingClientRect();
+  if (parseFloat(style.opacity) < 1) {
+    context.save();
+    context.globalAlpha *= parseFloat(style.opacity);
+    paintInside(context, element, style, rect, replace);
+    context.restore();
+  } else paintInside(context, element, style, rect, replace);
+}
+
+function paintInside(context, element, style, rect, replace) {
   paintBox(context, rect, style);
   const picture = replace.get(element) || element;
   if (picture instanceof HTMLCanvasElement || (picture instanceof HTMLImageElement && picture.complete && picture.naturalWidth)) {
@@ -92,7 +122,8 @@ function paint(context, element, replace) {
 
 // The element as one canvas at `scale` x its css size. replace: Map(element -> canvas drawn in its
 // place), for a WebGL canvas rendered once more at the picture's scale.
-export function compose(root, { scale = SCALE, replace = new Map() } = {}) {
+export async function compose(root, { scale = SCALE, replace = new Map() } = {}) {
+  for (const svg of root.querySelectorAll("svg")) if (!replace.has(svg)) replace.set(svg, await svgImage(svg));
   const box = root.getBoundingClientRect();
   const canvas = document.createElement("canvas");
   canvas.width = Math.round(box.width * scale);
@@ -202,7 +233,7 @@ const nonEmpty = (element) => element && !element.hidden && element.getBoundingC
 // null), view: "2d" | "3d", big (the overview is shown)}.
 export function initDownloads(page) {
   const model = () => (page().detail ? page().detail.id : "model");
-  const picture = (root, view, part = "") => (nonEmpty(root) ? { canvas: compose(root), name: fileName(model(), view, part) } : null);
+  const picture = async (root, view, part = "") => (nonEmpty(root) ? { canvas: await compose(root), name: fileName(model(), view, part) } : null);
 
   // the network, 2D or 3D, with a pinned unit's name: buttons over the view's top right corner
   const wrap = $(".network-wrap");
@@ -210,17 +241,19 @@ export function initDownloads(page) {
   bar.className = "export-bar";
   wrap.append(bar);
   const pinned = () => new URL(location.href).searchParams.get("unit") || "";
-  downloadButton(bar, "network", () => {
+  downloadButton(bar, "network", async () => {
     const { view, view3d, big } = page();
     if (big) return picture($("#overview"), "network", "overview");
     if (view === "3d" && view3d) {
       const root = $("#network-3d");
-      return nonEmpty(root) ? { canvas: compose(root, { replace: new Map([[view3d.canvas, view3d.snapshot(SCALE)]]) }), name: fileName(model(), "network", `3d${pinned() ? "_" + pinned() : ""}`) } : null;
+      if (!nonEmpty(root)) return null;
+      const canvas = await compose(root, { replace: new Map([[view3d.canvas, view3d.snapshot(SCALE)]]) });
+      return { canvas, name: fileName(model(), "network", `3d${pinned() ? "_" + pinned() : ""}`) };
     }
     const { network } = page();
     network.setEdgeRatio(SCALE); // a pinned unit's edges as sharp as the cells
     try {
-      return picture($("#network"), "network", `2d${pinned() ? "_" + pinned() : ""}`);
+      return await picture($("#network"), "network", `2d${pinned() ? "_" + pinned() : ""}`);
     } finally {
       network.setEdgeRatio(null);
     }

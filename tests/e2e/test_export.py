@@ -163,8 +163,16 @@ def test_each_card_view_downloads_as_a_png_at_2x(open_page):
     page.wait_for_selector("[data-testid=explain-overlay]", timeout=60_000)
     page.wait_for_function("() => Array.from(document.querySelectorAll('#explain-result img')).every(i => i.complete)")
     name, data = download(page, "explain")
-    assert name.startswith("mnist-convnet_explain_") and name.endswith(".png")
-    assert_picture_of(page, data, "#explain-result")
+    assert name == "mnist-convnet_explain_gradcam-class-top.png"
+    pixels = assert_picture_of(page, data, "#explain-result")
+    # the faithfulness chart (an inline SVG) is drawn too: its curves and frame
+    left, top, right, bottom = page.evaluate(
+        """() => { const r = document.querySelector('#explain-result .faithfulness-chart').getBoundingClientRect();
+             const n = document.querySelector('#explain-result').getBoundingClientRect();
+             return [r.left - n.left, r.top - n.top, r.right - n.left, r.bottom - n.top].map(v => Math.round(v * 2)); }"""
+    )
+    chart = pixels[top:bottom, left:right]
+    assert np.any(np.abs(chart - pixels[1, 1]) > 60, axis=2).sum() > 300
     # the map card, with its reference digits
     page.wait_for_function("() => document.querySelector('[data-testid=embedding]').dataset.point", timeout=60_000)
     name, data = download(page, "map-card")
