@@ -101,6 +101,24 @@ export class Inspector {
     return layer.config.pool_size ? target.channel : null;
   }
 
+  // A dense unit's input i named where a student sees it: after a Flatten, the map, row and column
+  // it copies (Keras flattens channels-last: i = (row x width + column) x channels + map); otherwise
+  // the unit of the layer before. -> the rest of an <li> tag: its data attributes, then its text.
+  denseInput(before, i) {
+    const flatten = before && before.class_name === "Flatten";
+    const source = flatten ? this.previous(before) : null;
+    const shape = flatten ? this.shapeOf(source) : null;
+    if (flatten && shape.length === 3) {
+      const [, width, channels] = shape;
+      const map = i % channels;
+      const column = Math.floor(i / channels) % width;
+      const row = Math.floor(i / channels / width);
+      const name = escapeHtml(source ? source.name : "input");
+      return `data-input="${i}" data-map="${map}" data-row="${row}" data-column="${column}">${name} map ${map}, row ${row}, column ${column}`;
+    }
+    return `data-input="${i}">${escapeHtml(before ? before.name : "input")} unit ${i}`;
+  }
+
   // HTML for the info box. `values(name)` -> {shape, values} of a layer ("input" for the input);
   // `weights` -> {kernel, bias} decoded, or null while loading.
   describe(target, values, weights) {
@@ -199,7 +217,7 @@ export class Inspector {
       const z = sum + bias;
       const isSoftmax = activation === "softmax";
       const result = isSoftmax ? value : (ACTIVATIONS[activation] || ACTIVATIONS.linear)(z);
-      const top = contributions.slice(0, 5).map(([i, p]) => `<li>input ${i}: ${fmt(p)}</li>`).join("");
+      const top = contributions.slice(0, 5).map(([i, p]) => `<li ${this.denseInput(before, i)}: ${fmt(p)}</li>`).join("");
       const label = this.detail.classes[target.index];
       return `${head}${isSoftmax ? `<p>class <b>${escapeHtml(label)}</b></p>` : ""}
         <p>largest of ${inputs} weighted inputs:</p><ul class="contributions">${top}</ul>

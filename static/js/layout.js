@@ -49,13 +49,17 @@ export class Grid {
   }
 }
 
+// A dense unit is at least this many css px, so a mouse can hover it and a finger tap it (Harley
+// draws dense layers as rows of big units); a long dense layer wraps into several rows.
+export const MIN_DENSE_UNIT = 8;
+
 // Cell size in css pixels: whole pixels once a cell is 2 px or more, so cells stay even.
 const snap = (k) => (k >= 2 ? Math.round(k) : Math.max(0.5, Math.floor(k * 4) / 4));
 
 // Cell size for a layer at zoom z: a map's side grows with the square root of its resolution, so a
 // 3x3 map is small but readable cell by cell and the input is large.
 function cellSize(slot, z) {
-  if (slot.shape.length !== 3) return snap(Math.min(14, Math.max(2, z / 3)));
+  if (slot.shape.length !== 3) return snap(Math.min(14, Math.max(slot.dense ? MIN_DENSE_UNIT : 2, z / 3)));
   const side = Math.max(slot.shape[0], slot.shape[1]);
   return snap(Math.min(16, (z / Math.sqrt(side)) * (slot.isInput ? 2.5 : 1)));
 }
@@ -69,7 +73,7 @@ function place(slot, z, width, minRow) {
   return { grid, cell: k, height: Math.max(minRow, grid.height * k) };
 }
 
-// The largest zoom at which every slot ({shape, rgb, isInput, fixedHeight}) fits width x height,
+// The largest zoom at which every slot ({shape, rgb, isInput, dense, fixedHeight}) fits width x height,
 // stacked with `gap` between rows (a row is at least `minRow` high, for its label).
 export function fitLayout(slots, width, height, { gap = 6, minRow = 26 } = {}) {
   const total = (z) => slots.reduce((sum, slot) => sum + place(slot, z, width, minRow).height, gap * (slots.length - 1));

@@ -19,6 +19,7 @@ import { state } from "./state.js";
 import { initLessons } from "./lessons/index.js";
 import { LessonMode } from "./lesson.js";
 import { ProjectorMode } from "./projector.js";
+import { initDownloads } from "./export.js";
 
 const $ = (selector) => document.querySelector(selector);
 const page = { detail: null, answer: null, big: false, view3d: null };
@@ -228,6 +229,7 @@ async function start() {
   const current = () => ({ detail: page.detail, answer: page.answer, pixels: currentPixels });
   const lessons = initLessons({ current });
   new ProjectorMode({ network });
+  initDownloads(() => ({ detail: page.detail, network, view3d: page.view3d, view: state.get("view"), big: page.big }));
   // a lesson step pins a unit as a click would, so the Unit box, the edges and the link follow
   const pin = (unit) => {
     state.set({ unit });

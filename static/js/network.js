@@ -11,6 +11,9 @@ const BAR_LINES = 6.5; // with big labels (projector mode), bars this many label
 const MIN_ROW = 26; // a layer's row is at least this high, for its label
 const MAX_BARS = 20; // more classes than this: the output is drawn as units, with the top five named
 const GAP_COLOUR = [34, 39, 54];
+// A dense unit reads every input (576 for dense1): all its edges at once are a flat smear, so only
+// the strongest contributions |weight x input| are drawn, with their count said beside the unit.
+export const DENSE_EDGES = 24;
 
 // Each map's cell block with its one-cell border in the gap colour; unused places stay transparent.
 function paintGaps(image, grid) {
@@ -81,7 +84,7 @@ export class NetworkView {
     ]);
     section.append(label);
     this.container.append(section);
-    const slot = { layer, section, shape: layer.output_shape, isInput, rgb, isOutput: false };
+    const slot = { layer, section, shape: layer.output_shape, isInput, rgb, isOutput: false, dense: layer.kind === "dense" };
     const classes = this.detail.classes;
     if (isOutput && classes.length <= MAX_BARS && layer.output_shape.length === 1) {
       slot.isOutput = true;
@@ -275,12 +278,18 @@ export class NetworkView {
     return { x: left + cell.x * s, y: top + cell.y * s, w: s, h: s };
   }
 
+  // Edges at `ratio` device pixels per css px (a picture at 2x), or at the screen's own (null).
+  setEdgeRatio(ratio) {
+    this.edgeRatio = ratio;
+    if (this.lastEdges) this.showEdges(...this.lastEdges);
+  }
+
   // Draw the hovered unit, its edges to the units it reads (coloured by signed weight, the
   // strongest emphasised) and its receptive field in the input.
   showEdges(target, connections, regions) {
     this.lastEdges = target ? [target, connections, regions] : null;
     const overlay = this.overlay;
-    const ratio = window.devicePixelRatio || 1;
+    const ratio = this.edgeRatio || window.devicePixelRatio || 1;
     const width = this.container.scrollWidth;
     const height = this.container.scrollHeight;
     if (overlay.width !== Math.round(width * ratio) || overlay.height !== Math.round(height * ratio)) {
@@ -294,6 +303,7 @@ export class NetworkView {
     context.clearRect(0, 0, width, height);
     overlay.dataset.count = String(connections ? connections.units.length : 0);
     overlay.dataset.unit = target ? target.layer.name : "";
+    overlay.dataset.drawn = "0";
     if (!target) return;
     const centre = (r) => ({ x: r.x + r.w / 2, y: r.y + r.h / 2 });
     const origin = this.unitBox(target.layer.name, target);
@@ -303,19 +313,30 @@ export class NetworkView {
       const useWeights = connections.units.some((edge) => edge.weight !== null);
       const magnitude = connections.units.map((edge, i) => (useWeights && target.layer.kind !== "dense" ? Math.abs(edge.weight) : strengths[i]));
       const top = Math.max(1e-12, ...magnitude);
-      const order = [...connections.units.keys()].sort((a, b) => magnitude[a] - magnitude[b]);
+      let order = [...connections.units.keys()].sort((a, b) => magnitude[a] - magnitude[b]);
+      const strongestOnly = target.layer.kind === "dense" && useWeights && order.length > DENSE_EDGES;
+      if (strongestOnly) order = order.slice(-DENSE_EDGES);
       const emphasised = new Set(order.slice(-Math.max(3, Math.ceil(order.length * 0.05))));
+      overlay.dataset.drawn = String(order.length);
       for (const i of order) {
         const edge = connections.units[i];
         const box = this.unitBox(connections.from, edge.unit);
         if (!box) continue;
         const end = centre(box);
         context.strokeStyle = edgeColour(edge.weight, magnitude[i] / top);
-        context.lineWidth = emphasised.has(i) && order.length > 16 ? 1.8 : 0.8;
+        // the strongest of a dense unit's edges drawn thicker in proportion, so they read as a ranking
+        context.lineWidth = strongestOnly ? 0.8 + 2.2 * (magnitude[i] / top) : emphasised.has(i) && order.length > 16 ? 1.8 : 0.8;
         context.beginPath();
         context.moveTo(start.x, start.y);
         context.lineTo(end.x, end.y);
         context.stroke();
+      }
+      if (strongestOnly) {
+        const label = getComputedStyle(this.container).color || "#ddd";
+        context.font = "11px system-ui, sans-serif";
+        context.fillStyle = label;
+        context.textBaseline = "bottom";
+        context.fillText(`${order.length} strongest of ${connections.units.length} inputs`, origin.x, origin.y - 3);
       }
     }
     const accent = getComputedStyle(document.documentElement).getPropertyValue("--highlight").trim() || "#39d353";

@@ -7,7 +7,7 @@ import * as THREE from "../vendor/three/three.module.js";
 import { OrbitControls } from "../vendor/three/OrbitControls.js";
 import { channelRange, paintGrid } from "./colors.js";
 import { Grid } from "./layout.js";
-import { element, inputLayer } from "./network.js";
+import { DENSE_EDGES, element, inputLayer } from "./network.js";
 
 const SPACING = 10; // world units between layers
 const MAX_SIDE = 40; // the widest plane, in world units
@@ -129,6 +129,22 @@ export class View3D {
     if (this.active) this.renderer.render(this.scene, this.camera);
   }
 
+  // The view as a picture at `scale` x its css size: rendered once more at that pixel ratio and
+  // copied at once, before the browser may clear the WebGL drawing buffer (no preserveDrawingBuffer,
+  // which would slow every frame for a rare download).
+  snapshot(scale) {
+    const ratio = this.renderer.getPixelRatio();
+    this.renderer.setPixelRatio(scale);
+    this.renderer.render(this.scene, this.camera);
+    const picture = document.createElement("canvas");
+    picture.width = this.canvas.width;
+    picture.height = this.canvas.height;
+    picture.getContext("2d").drawImage(this.canvas, 0, 0);
+    this.renderer.setPixelRatio(ratio);
+    this.draw();
+    return picture;
+  }
+
   render(answer, mode) {
     let globalLo = 0;
     let globalHi = -Infinity;
@@ -230,14 +246,20 @@ export class View3D {
     }
     this.canvas.dataset.count = String(connections ? connections.units.length : 0);
     this.canvas.dataset.unit = target ? target.layer.name : "";
+    this.canvas.dataset.drawn = "0";
     const start = target && this.position(target.layer.name, target);
     if (start && connections && connections.units.length) {
       const dense = target.layer.kind === "dense";
       const magnitude = connections.units.map((edge) => Math.abs(edge.weight === null || dense ? edge.contribution : edge.weight));
       const top = Math.max(1e-12, ...magnitude);
+      // a dense unit: only its strongest contributions, as in the 2D view
+      const weighed = connections.units.some((edge) => edge.weight !== null);
+      const kept = dense && weighed && magnitude.length > DENSE_EDGES ? new Set([...magnitude.keys()].sort((a, b) => magnitude[b] - magnitude[a]).slice(0, DENSE_EDGES)) : null;
+      this.canvas.dataset.drawn = String(kept ? kept.size : connections.units.length);
       const points = [];
       const colours = [];
       connections.units.forEach((edge, i) => {
+        if (kept && !kept.has(i)) return;
         const end = this.position(connections.from, edge.unit);
         if (!end) return;
         const strength = 0.15 + 0.85 * (magnitude[i] / top);
