@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     warm.add_argument("--models-dir", help="folder of .keras/.h5 models (default: ./models)")
     args = parser.parse_args(argv)
 
-    if getattr(args, "model", None):
+    if args.command == "serve" and args.model:  # `filters` and `reference precompute` take a model id
         args.models_dir = one_model_folder(args.model)
     if getattr(args, "models_dir", None):
         os.environ["CONVNET_VIS_MODELS_DIR"] = os.path.abspath(args.models_dir)
