@@ -400,7 +400,9 @@ def test_partial_writes_of_dead_processes_are_removed(tmp_path):
 
 # ------------------------------------------------------------- 7. liveness and readiness
 def test_ready_when_models_are_served(client):
-    assert client.get("/api/ready").json() == {"status": "ready", "models": 2}
+    ready = client.get("/api/ready").json()
+    assert {key: ready[key] for key in ("status", "models")} == {"status": "ready", "models": 2}
+    assert ready["warm_up"]["state"] == "off"  # tests turn the background warm-up off (tests/conftest.py)
     assert client.get("/api/models").json()["skipped"] == []
 
 

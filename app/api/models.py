@@ -90,13 +90,13 @@ def describe_layers(served: ServedModel) -> list[LayerInfo]:
     return layers
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, response_model_exclude_none=True)
 async def health(registry: RegistryDep) -> Health:
     """Liveness: the process answers (even with no model)."""
     return Health(status="ok", models=len(registry))
 
 
-@router.get("/ready", response_model=Health, responses={503: {"model": ErrorResponse, "description": "no model is served"}})
+@router.get("/ready", response_model=Health, response_model_exclude_none=True, responses={503: {"model": ErrorResponse, "description": "no model is served"}})
 async def ready(registry: RegistryDep, request: Request) -> Health:
     """Readiness: 200 when at least one model is served, else 503 saying why."""
     if not len(registry):

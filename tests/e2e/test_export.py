@@ -55,6 +55,22 @@ def css_size(page, selector: str) -> tuple[float, float]:
     return tuple(page.evaluate(f"() => {{ const r = document.querySelector({selector!r}).getBoundingClientRect(); return [r.width, r.height]; }}"))
 
 
+def wait_for_settled_size(page, selector: str) -> None:
+    """Until the element's size has not changed for half a second: a dialog still filling in (its
+    pictures arriving one by one on a busy machine) would be pictured at an earlier size."""
+    page.wait_for_function(
+        """(selector) => {
+            const r = document.querySelector(selector).getBoundingClientRect();
+            const size = `${r.width}x${r.height}`, now = performance.now();
+            const last = window.__settled || {};
+            if (last.selector !== selector || last.size !== size) { window.__settled = {selector, size, since: now}; return false; }
+            return now - last.since > 500;
+        }""",
+        arg=selector,
+        polling=100,
+    )
+
+
 def assert_picture_of(page, data: bytes, selector: str, min_colours: int = 20) -> np.ndarray:
     """The PNG is 2x the element's css size and not blank: many colours, many pixels off the background."""
     image = Image.open(io.BytesIO(data))
@@ -195,6 +211,7 @@ def test_the_filter_atlas_and_an_enlarged_map_download(open_page):
     page.wait_for_selector("#map-dialog[open] canvas.kernel")
     page.wait_for_selector("[data-testid=filter-pattern]", timeout=30_000)
     page.wait_for_function("() => Array.from(document.querySelectorAll('#map-dialog img')).every(i => i.complete)")
+    wait_for_settled_size(page, "#map-dialog")
     name, data = download(page, "map")
     assert name == "mnist-lenet_map_conv1-channel-2.png"
     assert_picture_of(page, data, "#map-dialog")
