@@ -1,8 +1,10 @@
-"""`python -m bench.limits [--items 2 5 6 7 8 9]`: re-measures issue 29's red-team items against a
+"""`python -m bench.limits [--items 2 3 5 6 7 8 9]`: re-measures issue 29's red-team items against a
 server of our own on loopback (`python -m app serve`, one worker, the bundled models), bounded in
 count and time.
 
 - item 2: 1,600 distinct `max_side` values (1-1600) on /activations: the worker's RSS before and after.
+- item 3: two long plain requests (atlases of 1,024 steps) abandoned after 1 s: how long until another
+  user's long job is taken (no 503) again.
 - item 5: two clients asking for filter atlases with new seeds for 30 s: the cache folder's files and
   bytes, with `CONVNET_VIS_CACHE_MAX_BYTES` at 16 MiB (the default is 512 MiB, which 30 s does not reach).
 - item 6: 16 live connections each sending one 16 MB frame while /api/health is polled.
@@ -50,6 +52,32 @@ def polled_health(url: str, work: Callable[[], None]) -> list[float]:
 
 def ms(latencies: list[float]) -> str:
     return f"{len(latencies)} polls, p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms"
+
+
+def item_3() -> None:
+    with running_server(MODELS_DIR, env={"CONVNET_VIS_CACHE_DIR": tempfile.mkdtemp()}) as url:
+        def abandon(seed: int) -> None:
+            try:
+                httpx.get(url + f"{CONVNET}/layers/conv3/filters?steps=1024&seed={seed}", timeout=1)
+            except httpx.TimeoutException:
+                pass  # the client goes away
+
+        threads = [threading.Thread(target=abandon, args=(seed,)) for seed in (3000, 3001)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        gone = time.perf_counter()
+        refused = 0
+        with httpx.Client(timeout=120) as client:
+            for seed in range(4000, 5000):
+                answer = client.get(url + f"{CONVNET}/layers/conv1/filters?steps=2&seed={seed}")
+                if answer.status_code == 200:
+                    break
+                refused += 1
+                time.sleep(0.25)
+        print(f"item 3: two plain atlases of 1,024 steps abandoned after 1 s: another long job answered 200 "
+              f"{time.perf_counter() - gone:.2f} s later ({refused} refused with 503 before)")
 
 
 def item_5() -> None:
@@ -186,7 +214,7 @@ def items_2_and_6() -> None:
               f"p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms")
 
 
-ITEMS = {"2": items_2_and_6, "5": item_5, "6": items_2_and_6, "7": item_7, "8": item_8, "9": item_9}
+ITEMS = {"2": items_2_and_6, "3": item_3, "5": item_5, "6": items_2_and_6, "7": item_7, "8": item_8, "9": item_9}
 
 
 def main() -> None:
