@@ -60,7 +60,8 @@ def test_layer_labels_neither_overlap_nor_are_cut(phone):
     labels = phone.evaluate(
         """() => [...document.querySelectorAll('#network .layer-label')].map((label) => ({
             layer: label.parentElement.dataset.layer,
-            cut: [label, ...label.children].filter((n) => n.scrollWidth > n.clientWidth + 0.5).map((n) => n.className || 'label'),
+            // cut: a line of the label's text reaching under the layer's picture (its canvas or bars)
+            cut: [...label.querySelectorAll('span')].filter((s) => [...s.getClientRects()].some((r) => r.right > label.nextElementSibling.getBoundingClientRect().left + 0.5)).map((s) => s.className),
             boxes: [...label.querySelectorAll('span')].flatMap((s) => [...s.getClientRects()]).map((r) => [r.left, r.top, r.right, r.bottom]),
             row: (() => { const r = label.parentElement.getBoundingClientRect(); return [r.top, r.bottom]; })(),
         }))"""
