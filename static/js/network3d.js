@@ -506,7 +506,7 @@ export class View3D {
     if (!next) return target;
     const grid = next.grid;
     if (from.grid.spatial && grid.spatial) {
-      const along = (v, n, m) => Math.min(m - 1, Math.floor(((v + 0.5) / n) * m));
+      const along = (v, n, m) => Math.min(m - 1, Math.floor(((v + 0.5) * m) / n)); // multiply first: 7.5 / 13 * 26 < 15
       return { layer: next.layer, channel: Math.min(target.channel, grid.maps - 1), y: along(target.y, from.grid.h, grid.h), x: along(target.x, from.grid.w, grid.w) };
     }
     const cell = from.grid.cell(target);

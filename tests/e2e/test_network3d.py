@@ -124,7 +124,7 @@ def test_a_pinned_unit_stays_while_others_are_hovered(open_3d):
     pinned_point = page.evaluate(f"{hook}.unitPoint('output', {{index: 7}})")
     page.mouse.click(pinned_point["x"], pinned_point["y"])
     page.wait_for_function("() => location.search.includes('unit=output%3A7') || location.search.includes('unit=output:7')")
-    assert "output (Dense), unit 7" in info_text(page) and "pinned" in info_text(page)
+    assert "output (Dense), unit 7" in info_text(page) and page.get_attribute(CANVAS, "data-pinned") == "output:7"
     # hovering another unit shows it for now; the pin stays marked where it is
     other = page.evaluate(f"{hook}.unitPoint('output', {{index: 2}})")
     page.mouse.move(other["x"], other["y"])
