@@ -269,6 +269,7 @@ export class View3D {
 
   // Each label just left of its plane's leftmost corner, at that corner's height.
   placeLabels() {
+    const placed = [];
     for (const slot of this.slots.values()) {
       const shown = slot.mesh.visible;
       slot.label.hidden = !shown;
@@ -276,7 +277,13 @@ export class View3D {
       const corner = this.corners(slot)
         .map((point) => this.toScreen(point))
         .reduce((a, b) => (b.x < a.x ? b : a));
-      slot.label.style.left = `${corner.x - LABEL_GAP}px`;
+      // a label that would cover one placed below it moves left, clear of it
+      const [w, h] = [slot.label.offsetWidth, slot.label.offsetHeight];
+      let right = corner.x - LABEL_GAP;
+      for (const other of placed)
+        if (Math.abs(other.y - corner.y) < (h + other.h) / 2 && right > other.right - other.w - 2 && right - w < other.right) right = other.right - other.w - 2;
+      placed.push({ right, y: corner.y, w, h });
+      slot.label.style.left = `${right}px`; // the label's right edge (css: translate(-100%))
       slot.label.style.top = `${corner.y}px`;
     }
   }
