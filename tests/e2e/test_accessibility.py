@@ -119,7 +119,7 @@ def tab_to(page, selector: str, limit: int = 120) -> list[str]:
             page.evaluate(
                 """() => { const a = document.activeElement;
                     const layer = a.closest('[data-layer]');
-                    return a.classList.contains('bar') ? `bar ${a.dataset.index}` : layer ? layer.dataset.layer : a.tagName.toLowerCase(); }"""
+                    return a.classList.contains('bar') ? `bar ${a.dataset.index}` : layer ? layer.dataset.layer : `<${a.tagName.toLowerCase()}>`; }"""
             )
         )
         if page.evaluate("s => document.activeElement.matches(s)", selector):
@@ -189,7 +189,6 @@ def test_a_layer_is_one_tab_stop_and_the_arrow_keys_move_its_unit(browser, live_
         # Enter pins the unit, as a click does: the link names it
         page.keyboard.press("Enter")
         page.wait_for_function(f"() => decodeURIComponent(location.search).includes('unit=conv1:1,{height - 2},0')")
-        assert "pinned" in info.inner_text()
 
         # the next Tab leaves conv1 for pool1, whose own unit starts at its first cell
         page.keyboard.press("Tab")
