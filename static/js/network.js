@@ -306,7 +306,8 @@ export class NetworkView {
       bar.fill.style.height = `${(p * 100).toFixed(1)}%`;
       bar.value.textContent = `${(p * 100).toFixed(p >= 0.995 ? 0 : 1)}%`;
       bar.row.classList.toggle("best", index === best);
-      bar.row.setAttribute("aria-label", `class ${bar.name}: ${bar.value.textContent}${index === best ? ", the prediction" : ""}`);
+      // starts with the visible text (value, class), as WCAG 2.5.3 asks of a name
+      bar.row.setAttribute("aria-label", `${bar.value.textContent} ${bar.name}: class ${bar.name}${index === best ? ", the prediction" : ""}`);
     });
   }
 
