@@ -1,6 +1,6 @@
 """Keyboard and assistive technology in real headless Chromium: axe-core (vendored under
 tests/e2e/vendor/axe-core, see its README) finds no serious or critical violation on the page's
-states at 1440x900 and 390x844; a layer of the 2D view is one tab stop whose arrow and Page keys
+states at 1440x900, 1920x1080 and 390x844; a layer of the 2D view is one tab stop whose arrow and Page keys
 move the unit the Unit box, the highlighted cell and a screen reader's announcement follow (the
 value checked against Keras on the page's own input); the output bars are reached by Tab, named
 with their class and probability.
@@ -20,7 +20,7 @@ from tests.e2e.conftest import unit_point
 pytestmark = pytest.mark.browser
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
-SIZES = {"1440x900": (1440, 900), "390x844": (390, 844)}
+SIZES = {"1440x900": (1440, 900), "1920x1080": (1920, 1080), "390x844": (390, 844)}
 # The page's states a class meets: both bundled models (one with a unit pinned, so the Unit box's
 # computation is on screen), a lesson step, projector mode on the light theme, the light theme alone.
 STATES = {
