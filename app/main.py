@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             on_expiry=[long_jobs.stop, lambda: executors.abandon(SHUTTING_DOWN)],
         )
         shutdown.install()
-        warm_up = app.state.warm_up = WarmUp(app.state.registry, settings.background_warm_up)
+        warm_up = app.state.warm_up = WarmUp(app.state.registry, settings.background_warm_up, routes=app.router.routes)
         warm_up.start()
         try:
             yield

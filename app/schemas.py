@@ -29,7 +29,7 @@ class Health(BaseModel):
     status: str = "ok"
     models: int
     warm_up: dict | None = Field(
-        None, description="readiness: the background warm-up (app/warm.py): state off, running, done or stopped; models_done; functions_built"
+        None, description="readiness: the background warm-up (app/warm.py): state off, running, done or stopped; models_done; functions_built; routes_prepared"
     )
 
 

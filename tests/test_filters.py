@@ -177,3 +177,74 @@ def test_pattern_previews_are_the_optimisations_images_at_their_steps(client):
     assert not np.array_equal(seen[0][1], images)
     again, _ = filters.patterns(graph, "conv2", [0, 1, 2], options)
     np.testing.assert_array_equal(again, images)  # previews change nothing
+
+
+def _convnext_like() -> keras.Model:
+    """A ConvNeXt block in small: a 7x7 convolution with one group per channel (Keras computes it
+    as a grouped convolution), LayerNorm, pointwise Dense layers, a residual sum."""
+    inputs = keras.Input((16, 16, 3))
+    stem = keras.layers.Conv2D(8, 2, strides=2, name="stem")(inputs)
+    x = keras.layers.Conv2D(8, 7, padding="same", groups=8, activation="relu", name="grouped")(stem)
+    x = keras.layers.LayerNormalization(epsilon=1e-6, name="norm")(x)
+    x = keras.layers.Dense(16, activation="gelu", name="expand")(x)
+    x = keras.layers.Dense(8, name="project")(x)
+    x = keras.layers.Add(name="block_add")([stem, x])
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(4, name="logits")(x))
+
+
+@pytest.fixture(scope="module")
+def convnext_graph():
+    from app.graph import ModelGraph
+
+    keras.utils.set_random_seed(3)
+    return ModelGraph(_convnext_like(), input_range=(0.0, 255.0))
+
+
+def test_pattern_gradients_run_grouped_convolutions_as_depthwise_with_keras_gradients(convnext_graph):
+    """The gradient-ascent step differentiates through the model with its grouped 7x7 convolution
+    as `tf.nn.depthwise_conv2d` (`ModelGraph.gradient_traced`); its gradient equals the one through
+    Keras's own grouped convolution, for the layer after it and for that layer itself (whose
+    warm-up objective is its pre-activation twin, also rewritten), in both parameterisations."""
+    from app.graph import thin_conv
+    from app.viz import filters
+    from app.viz.image_params import random_warps
+
+    graph = convnext_graph
+    rewritten = graph.gradient_traced
+    assert rewritten is not graph.traced
+    assert any(isinstance(layer, thin_conv.DepthwiseConv2D) for layer in rewritten.all_outputs.layers)
+    assert not any(isinstance(layer, thin_conv.DepthwiseConv2D) for layer in graph.traced.all_outputs.layers)
+    rng = np.random.default_rng(0)
+    for layer in ("block_add", "grouped"):
+        for kind in ("pixel", "fourier"):
+            fast = filters._step_function(graph, layer, kind)
+            plain = filters._step_function(graph, layer, kind, traced=graph.traced)
+            parameters = filters.image_parameters(graph, kind)
+            params = np.stack([parameters.start(rng) * 20 for _ in range(3)])  # far from grey: the maps vary
+            for warming in (1.0, 0.0):
+                args = (
+                    params, np.array([0, 3, 7], np.int32), np.float32(warming), np.array([1, -2], np.int32),
+                    random_warps(1, 16, 16, rng)[0], np.float32(0.05), np.array([0.0, 255.0], np.float32),
+                )
+                (gradient, mean), (expected, expected_mean) = fast(*args), plain(*args)
+                assert float(np.abs(expected.numpy()).max()) > 0, (layer, kind, warming)
+                np.testing.assert_allclose(gradient.numpy(), expected.numpy(), rtol=1e-4, atol=1e-5 * float(np.abs(expected.numpy()).max()))
+                np.testing.assert_allclose(mean.numpy(), expected_mean.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_few_steps_of_patterns_equal_the_keras_graphs(convnext_graph):
+    """`filters.patterns` through the rewritten graph gives the images and activations that the
+    same optimisation gives through Keras's grouped convolution."""
+    from app.graph import ModelGraph
+    from app.viz import filters
+
+    options = filters.Options(steps=6)
+    images, activations = filters.patterns(convnext_graph, "block_add", [0, 5], options)
+    assert convnext_graph.gradient_traced is not convnext_graph.traced
+    plain = ModelGraph(convnext_graph.model, input_range=(0.0, 255.0))
+    plain._gradient_traced = plain.traced  # Keras's own layers all the way
+    expected_images, expected_activations = filters.patterns(plain, "block_add", [0, 5], options)
+    np.testing.assert_allclose(images, expected_images, rtol=1e-4, atol=1e-3)  # 0-255 images after 6 Adam steps
+    np.testing.assert_allclose(activations, expected_activations, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(images[0], images[1])

@@ -58,6 +58,49 @@ def test_warm_up_builds_the_overview_and_long_methods_functions_and_the_first_re
             assert scorecam["class_index"] == warm_scorecam["class_index"]
 
 
+def _built(client, model: str) -> float:
+    """The model's compiled functions built since start-up, as /metrics reports them."""
+    line = next(l for l in client.get("/metrics").text.splitlines() if l.startswith(f'convnet_vis_compiled_functions_built{{model="{model}"}}'))
+    return float(line.split()[-1])
+
+
+def _handlers_built_by(client, monkeypatch, request) -> int:
+    """How many endpoint dependency trees FastAPI builds while answering `request()` (it builds an
+    included router's handlers on the router's first request: 20-25 ms, the overview's cold start)."""
+    import fastapi.routing
+
+    calls = []
+    original = fastapi.routing.get_dependant
+    monkeypatch.setattr(fastapi.routing, "get_dependant", lambda *a, **k: calls.append(1) or original(*a, **k))
+    response = request()
+    monkeypatch.setattr(fastapi.routing, "get_dependant", original)
+    assert response.status_code == 200, response.text
+    return len(calls)
+
+
+def test_after_the_warm_up_the_first_overview_request_builds_nothing(tmp_path, mnist, monkeypatch):
+    """Neither a compiled function (the registry's count, read back from /metrics) nor FastAPI's
+    handlers of the analysis router (what VGG16's and the `operations` model's first overviews still
+    paid); without the warm-up the same first request builds both. The overview is each app's first
+    request: FastAPI builds the handlers of every router it tries on the way to the matching one."""
+    body = {"pixels": (mnist[0][0].astype("float32") / 255.0).tolist()}
+    overview = f"/api/models/mnist-convnet/activations?{OVERVIEW}"
+    with _client(tmp_path, warm=True) as client:
+        warm_up = client.app.state.warm_up
+        assert warm_up.join(timeout=600)
+        before = client.app.state.registry.get("mnist-convnet").graph.functions.built
+        handlers = _handlers_built_by(client, monkeypatch, lambda: client.post(overview, json=body))
+        assert handlers == 0 and _built(client, "mnist-convnet") == before
+        prepared = client.get("/api/ready").json()["warm_up"]["routes_prepared"]
+        assert prepared == warm_up.routes_prepared and f"convnet_vis_warm_up_routes_prepared {float(prepared)}" in client.get("/metrics").text
+    with _client(tmp_path, warm=False) as client:
+        before = client.app.state.registry.get("mnist-convnet").graph.functions.built
+        handlers = _handlers_built_by(client, monkeypatch, lambda: client.post(overview, json=body))
+        assert _built(client, "mnist-convnet") == before + 1  # the overview's reduced forward pass
+        assert (handlers > 0) == (prepared > 0)  # a FastAPI that builds handlers lazily: the warm-up prepared them
+        assert client.get("/api/ready").json()["warm_up"]["routes_prepared"] == 0
+
+
 from dataclasses import dataclass  # noqa: E402
 
 

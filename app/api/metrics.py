@@ -37,13 +37,19 @@ class StateCollector:
         registry = getattr(state, "registry", None)
         if registry is not None:
             functions = GaugeMetricFamily("convnet_vis_compiled_functions", "compiled functions held per model", labels=["model"])
+            built = GaugeMetricFamily(
+                "convnet_vis_compiled_functions_built", "compiled functions built per model since start-up (a first request that builds one shows here)", labels=["model"]
+            )
             for served in registry:
                 functions.add_metric([served.id], len(served.graph.functions))
+                built.add_metric([served.id], served.graph.functions.built)
             yield functions
+            yield built
         warm_up = getattr(state, "warm_up", None)
         if warm_up is not None:
             yield GaugeMetricFamily("convnet_vis_warm_up_models_done", "models whose background warm-up is done (app/warm.py)", value=warm_up.models_done)
             yield GaugeMetricFamily("convnet_vis_warm_up_functions_built", "functions the background warm-up built", value=warm_up.functions_built)
+            yield GaugeMetricFamily("convnet_vis_warm_up_routes_prepared", "API routes whose request handlers the warm-up built", value=warm_up.routes_prepared)
         patterns = getattr(state, "filter_patterns", None)
         if patterns is not None:
             yield GaugeMetricFamily("convnet_vis_filter_cache_bytes", "filter-pattern cache on disk", value=patterns.cache.disk_bytes())

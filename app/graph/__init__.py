@@ -7,7 +7,8 @@
     dominators.py the layers every path from the input to the output goes through (Grad-CAM's default)
     functions.py  compiled functions that methods build once per model, under typed keys
     xla.py        those functions through XLA where it compiles them (small models: half the time)
-    thin_conv.py  one-channel convolutions fused by XLA, for the batched passes (3x faster layer)
+    thin_conv.py  one-channel convolutions fused by XLA, for the batched passes (3x faster layer);
+                  grouped depthwise convolutions as depthwise ones, there and in gradient ascent
     browser.py    what the page's engine may run: the model as the page's layers, or why not
 
 `ModelGraph` bundles the four for one model; methods in `app.viz` take it and arrays, nothing else.
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -67,6 +69,19 @@ class ModelGraph:
         self.functions = CompiledFunctions()
         self.input_range = (float(input_range[0]), float(input_range[1]))
         self.runner.check_against(model)
+        self._gradient_traced: TracedGraph | None = None
+        self._gradient_lock = threading.Lock()
+
+    @property
+    def gradient_traced(self) -> TracedGraph:
+        """The trace that gradient-ascent functions differentiate through: grouped depthwise
+        convolutions as depthwise ones (`GraphRunner.depthwise_trace`), else `traced`. Made on
+        first use, once (a trace, not a compiled function: the functions built over it are the
+        store's)."""
+        with self._gradient_lock:
+            if self._gradient_traced is None:
+                self._gradient_traced = self.runner.depthwise_trace()
+            return self._gradient_traced
 
     @cached_property
     def page(self) -> browser.PagePlan:

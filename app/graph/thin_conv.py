@@ -65,6 +65,10 @@ def has_thin(traced: TracedGraph) -> bool:
     return any(is_thin(node.layer) or is_grouped_depthwise(node.layer) for node in traced.nodes.values())
 
 
+def has_grouped_depthwise(traced: TracedGraph) -> bool:
+    return any(is_grouped_depthwise(node.layer) for node in traced.nodes.values())
+
+
 def _same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
     """TensorFlow's "SAME": the output is ceil(size / stride); the odd pixel of padding goes after."""
     out = -(-size // stride)
@@ -169,13 +173,20 @@ class DepthwiseConv2D(keras.layers.Layer):
 
 class Rule:
     """A tracing rule (`app.graph.trace`), one per trace: thin convolutions shifted and summed, a
-    tiling max-pool right after one folded into it (when the activation allows), the rest as is."""
+    tiling max-pool right after one folded into it (when the activation allows), grouped depthwise
+    convolutions as depthwise ones, the rest as is.
 
-    def __init__(self) -> None:
+    `fuse_thin=False` keeps the thin convolutions (and their pools) as Keras's: the gradient
+    graphs' rule (`ModelGraph.gradient_traced`), where only the depthwise rewrite pays (a grouped
+    convolution's gradient also goes through XLA, per call; `tf.nn.depthwise_conv2d` has CPU
+    gradient kernels), while the shifted sum's padded XLA batches are for forward passes only."""
+
+    def __init__(self, fuse_thin: bool = True) -> None:
+        self.fuse_thin = fuse_thin
         self._thin_outputs: dict[int, tuple] = {}  # id(output tensor) -> (conv, its input tensor)
 
     def __call__(self, layer, args: list, kwargs: dict):
-        if is_thin(layer) and not kwargs and len(args) == 1:
+        if self.fuse_thin and is_thin(layer) and not kwargs and len(args) == 1:
             output = ShiftedConv2D(layer)(*args)
             self._thin_outputs[id(output)] = (layer, args[0])
             return output

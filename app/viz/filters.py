@@ -29,7 +29,8 @@ import numpy as np
 import tensorflow as tf
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.graph import FunctionKey, ModelGraph
+from app.graph import FunctionKey, ModelGraph, thin_conv
+from app.graph.trace import TracedGraph
 from app.viz.base import GRADIENT, Cost, Progress, batch_size, passes
 from app.viz.image_params import FourierImage, PixelImage, random_warps, warp
 
@@ -83,9 +84,10 @@ def channel_count(graph: ModelGraph, layer: str) -> int:
     return graph.layers.units(layer)
 
 
-def _warm_up_tensor(graph: ModelGraph, layer: str):
-    """The linear (pre-activation) twin of the nearest activation at or below `layer`."""
-    nodes = graph.traced.nodes
+def _warm_up_tensor(traced: TracedGraph, layer: str, depthwise: bool):
+    """The linear (pre-activation) twin of the nearest activation at or below `layer` in `traced`
+    (a grouped depthwise twin computed as depthwise when `depthwise`, as `traced`'s own are)."""
+    nodes = traced.nodes
     node = nodes[layer]
     while node is not None:
         activation = getattr(node.layer, "activation", None)
@@ -95,6 +97,8 @@ def _warm_up_tensor(graph: ModelGraph, layer: str):
             linear = type(node.layer).from_config(config)
             tensor = linear(node.input_tensors[0])
             linear.set_weights(node.layer.get_weights())
+            if depthwise and thin_conv.is_grouped_depthwise(linear):
+                tensor = thin_conv.DepthwiseConv2D(linear)(node.input_tensors[0])
             return tensor
         if not node.class_name.startswith(ELEMENT_WISE) or len(node.inbound) != 1:
             break
@@ -102,12 +106,16 @@ def _warm_up_tensor(graph: ModelGraph, layer: str):
     return None
 
 
-def _step_function(graph: ModelGraph, layer: str, parameterization: str):
+def _step_function(graph: ModelGraph, layer: str, parameterization: str, traced: TracedGraph | None = None):
+    """One Adam step's gradient, compiled, through `traced` (default `graph.gradient_traced`: the
+    model with its grouped depthwise convolutions as depthwise ones, ConvNeXt's 7x7 convolutions,
+    whose gradients through Keras's grouped convolution made a ConvNeXtTiny pattern take minutes)."""
     node = graph.layers.get(layer)
-    target = graph.traced.output_tensor(layer)
-    warm = _warm_up_tensor(graph, layer)
+    traced = traced if traced is not None else graph.gradient_traced
+    target = traced.output_tensor(layer)
+    warm = _warm_up_tensor(traced, layer, depthwise=traced is not graph.traced)
     outputs = [target, warm if warm is not None else target]
-    model = keras.Model(graph.traced.input_tensor, outputs)
+    model = keras.Model(traced.input_tensor, outputs)
     spatial = len(node.output_shape) == 3
     height, width, _ = graph.input_shape
     parameters = image_parameters(graph, parameterization)

@@ -81,7 +81,7 @@ const hooks = {
   onLeave: () => unitInfo.leave(),
   onSelect: (target) => unitInfo.select(target),
 };
-const network = new NetworkView($("#network"), hooks);
+const network = new NetworkView($("#network"), { ...hooks, announcer: $("#unit-said") });
 const overview = new OverviewView($("#overview"), {
   onOpenChannel: (layer, channel, data) => dialog.show(layer, channel, data),
   onLoadLayer: (layer) => api.activationsForPixels(page.detail.id, currentPixels(), "none", { dtype: "uint8", layers: [layer.name] }),

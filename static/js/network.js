@@ -4,6 +4,7 @@
 // It renders from data it is given and never fetches.
 
 import { channelRange, edgeColour, paintGrid } from "./colors.js";
+import { describeUnit, nextUnit } from "./keyboard.js";
 import { fitLayout } from "./layout.js";
 
 const BAR_HEIGHT = 64; // the output layer's probability bars
@@ -51,8 +52,10 @@ export function inputLayer(detail) {
 }
 
 export class NetworkView {
-  constructor(container, { onHover, onLeave, onSelect }) {
+  // announcer: a live region that tells a screen reader which unit the keys moved to, and its value
+  constructor(container, { onHover, onLeave, onSelect, announcer = null }) {
     this.container = container;
+    this.announcer = announcer;
     this.onHover = onHover;
     this.onLeave = onLeave;
     this.onSelect = onSelect;
@@ -93,7 +96,9 @@ export class NetworkView {
       slot.bars = classes.map((name, index) => {
         const fill = element("span", { class: "bar-fill" });
         const value = element("span", { class: "bar-value", text: "–" });
-        const row = element("div", { class: "bar", "data-index": index, title: `${layer.name}, class ${name}` }, [
+        // a button to the keyboard and to a screen reader (Enter pins the class's unit, as a click
+        // does), named with its class and probability (renderBars keeps the name up to date)
+        const row = element("div", { class: "bar", "data-index": index, title: `${layer.name}, class ${name}`, tabindex: "0", role: "button", "aria-label": `class ${name}` }, [
           value,
           element("span", { class: "bar-track" }, [fill]),
           element("span", { class: "bar-label", text: name }),
@@ -101,12 +106,23 @@ export class NetworkView {
         row.addEventListener("mouseenter", () => this.onHover({ layer, index }));
         row.addEventListener("mouseleave", () => this.onLeave());
         row.addEventListener("click", () => this.onSelect({ layer, index }));
+        row.addEventListener("focus", () => this.onHover({ layer, index }));
+        row.addEventListener("keydown", (event) => {
+          if (event.key !== "Enter" && event.key !== " ") return;
+          event.preventDefault(); // Space would scroll the page
+          this.onSelect({ layer, index });
+        });
         body.append(row);
-        return { row, fill, value };
+        return { row, fill, value, name };
       });
       section.append(body);
     } else {
-      const canvas = element("canvas", { class: "layer-canvas", tabindex: "0", "aria-label": `${layer.name}: ${describeLayer(layer)}` });
+      const maps = layer.output_shape.length === 3 && !rgb ? layer.output_shape[2] : 1;
+      const keys = `Arrow keys move the unit${maps > 1 ? ", Page Up and Page Down the map" : ""}, Enter pins it.`;
+      // one tab stop per layer with a roving active unit (keyboard.js); "application": a screen
+      // reader passes the arrow keys through to it instead of reading the page with them
+      const canvas = element("canvas", { class: "layer-canvas", tabindex: "0", role: "application", "aria-label": `${layer.name} (${layer.class_name}): ${describeLayer(layer)}. ${keys}` });
+      slot.active = layer.output_shape.length === 3 ? { channel: 0, y: 0, x: 0 } : { index: 0 };
       const target = (event) => {
         const rect = canvas.getBoundingClientRect();
         const unit = slot.grid.unitAt(((event.clientX - rect.left) / rect.width) * slot.grid.width, ((event.clientY - rect.top) / rect.height) * slot.grid.height);
@@ -120,12 +136,26 @@ export class NetworkView {
       canvas.addEventListener("mouseleave", () => this.onLeave());
       canvas.addEventListener("click", (event) => {
         const hit = target(event);
-        if (hit) this.onSelect(hit);
+        if (!hit) return;
+        slot.active = { ...hit }; // the keys go on from the clicked unit
+        delete slot.active.layer;
+        this.onSelect(hit);
       });
-      const first = () => ({ layer, ...(layer.output_shape.length === 3 ? { channel: 0, y: 0, x: 0 } : { index: 0 }) });
-      canvas.addEventListener("focus", () => this.onHover(first()));
+      // a click focuses the canvas too: only keyboard focus shows the active unit, or the unit
+      // under the pointer would give way to it
+      canvas.addEventListener("focus", () => canvas.matches(":focus-visible") && this.activate(slot));
       canvas.addEventListener("keydown", (event) => {
-        if (event.key === "Enter" || event.key === " ") this.onSelect(first());
+        if (event.altKey || event.metaKey) return;
+        if (event.key === "Enter" || event.key === " ") {
+          event.preventDefault();
+          this.onSelect({ layer, ...slot.active });
+          return;
+        }
+        const next = slot.grid && nextUnit(slot.active, event.key, slot.grid, { ctrl: event.ctrlKey });
+        if (!next) return;
+        event.preventDefault(); // the arrows and Page keys would scroll the view
+        slot.active = next;
+        this.activate(slot);
       });
       slot.canvas = canvas;
       section.append(canvas);
@@ -225,6 +255,26 @@ export class NetworkView {
     }
   }
 
+  // Show a layer's active unit as if hovered (the Unit box, its edges, the white box round its cell)
+  // and say it to a screen reader.
+  activate(slot) {
+    if (!slot.grid) return;
+    const unit = slot.active;
+    slot.canvas.dataset.active = unit.y === undefined ? String(unit.index) : `${unit.channel},${unit.y},${unit.x}`;
+    this.onHover({ layer: slot.layer, ...unit });
+    if (this.announcer) this.announcer.textContent = describeUnit(slot.layer, unit, this.valueOf(slot, unit), slot.grid.spatial ? slot.grid.maps : 1);
+  }
+
+  // A unit's value in the answer on screen (an RGB input pixel: its three values), or null.
+  valueOf(slot, unit) {
+    if (!this.answer) return null;
+    const data = slot.isInput ? this.answer.input : this.answer.layers.get(slot.layer.name);
+    if (!data) return null;
+    if (unit.y === undefined) return data.values[unit.index];
+    const at = (unit.y * data.shape[1] + unit.x) * data.shape[2];
+    return slot.rgb ? [0, 1, 2].map((c) => data.values[at + c]) : data.values[at + unit.channel];
+  }
+
   renderInput(slot, input) {
     if (!slot.image) return;
     const [height, width, channels] = input.shape;
@@ -256,6 +306,8 @@ export class NetworkView {
       bar.fill.style.height = `${(p * 100).toFixed(1)}%`;
       bar.value.textContent = `${(p * 100).toFixed(p >= 0.995 ? 0 : 1)}%`;
       bar.row.classList.toggle("best", index === best);
+      // starts with the visible text (value, class), as WCAG 2.5.3 asks of a name
+      bar.row.setAttribute("aria-label", `${bar.value.textContent} ${bar.name}: class ${bar.name}${index === best ? ", the prediction" : ""}`);
     });
   }
 
@@ -348,8 +400,10 @@ export class NetworkView {
       const b = this.unitBox("input", { channel: 0, y: region.box.y1, x: region.box.x1 });
       if (a && b) context.strokeRect(a.x, a.y, b.x + b.w - a.x, b.y + b.h - a.y);
     }
+    overlay.dataset.box = origin ? [origin.x, origin.y, origin.w, origin.h].map((v) => v.toFixed(1)).join(",") : "";
     if (origin) {
-      context.strokeStyle = "#fff";
+      // the theme's ink: white on the dark stage, black on the light one (white would vanish there)
+      context.strokeStyle = getComputedStyle(this.container).color || "#fff";
       context.strokeRect(origin.x - 1, origin.y - 1, origin.w + 2, origin.h + 2);
     }
   }
