@@ -50,9 +50,11 @@ class MapProgress:
     started: float = field(default_factory=time.monotonic)
     stage: str = "features"
     progress_file: str = ""
+    seen: int = 0  # the file is removed when t-SNE ends, a moment before the map lands: keep the last count
 
     def body(self, retry_after: int) -> dict:
-        done = dataset.iterations_done(self.progress_file) if self.progress_file else 0
+        read = dataset.iterations_done(self.progress_file) if self.progress_file else 0
+        done = self.seen = max(self.seen, read)
         return {
             "status": "computing",
             "stage": self.stage,
@@ -165,6 +167,7 @@ class DatasetViews:
             progress.stage = "layout"
             try:
                 points = run(dataset.embed, features, 0, progress.progress_file)
+                progress.seen = dataset.TSNE_ITERATIONS
             finally:
                 for leftover in (progress.progress_file, progress.progress_file + ".tmp"):
                     try:
