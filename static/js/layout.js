@@ -64,7 +64,8 @@ function cellSize(slot, z) {
   return snap(Math.min(16, (z / Math.sqrt(side)) * (slot.isInput ? 2.5 : 1)));
 }
 
-function place(slot, z, width, minRow) {
+function place(slot, z, width, rowMin) {
+  const minRow = Math.max(rowMin, slot.minRow || 0);
   if (slot.fixedHeight) return { height: Math.max(minRow, slot.fixedHeight) };
   const k = cellSize(slot, z);
   const spatial = slot.shape.length === 3;
@@ -73,8 +74,9 @@ function place(slot, z, width, minRow) {
   return { grid, cell: k, height: Math.max(minRow, grid.height * k) };
 }
 
-// The largest zoom at which every slot ({shape, rgb, isInput, dense, fixedHeight}) fits width x height,
-// stacked with `gap` between rows (a row is at least `minRow` high, for its label).
+// The largest zoom at which every slot ({shape, rgb, isInput, dense, fixedHeight, minRow}) fits
+// width x height, stacked with `gap` between rows (a row is at least `minRow` high, or the slot's
+// own minRow, for its label).
 export function fitLayout(slots, width, height, { gap = 6, minRow = 26 } = {}) {
   const total = (z) => slots.reduce((sum, slot) => sum + place(slot, z, width, minRow).height, gap * (slots.length - 1));
   let lo = 1;

@@ -170,6 +170,8 @@ export class LessonMode {
       if (lit.has(ancestor)) continue;
       for (const child of ancestor.children) {
         if (lit.has(child) || ancestors.has(child) || child === this.root || child.matches("script, link, style, dialog, .network-overlay")) continue;
+        // a docked part (a phone's pad, sticky over the network) stays lit: dimmed, what scrolls under it would show through
+        if (getComputedStyle(child).position === "sticky") continue;
         child.classList.add("lesson-dim");
       }
     }

@@ -23,6 +23,7 @@ import { initDownloads } from "./export.js";
 
 const $ = (selector) => document.querySelector(selector);
 const page = { detail: null, answer: null, big: false, view3d: null };
+const PHONE = matchMedia("(max-width: 700px)"); // the phone layout's width, as css/style.css
 
 function showError(message) {
   const banner = $("#status");
@@ -79,7 +80,11 @@ const dialog = new MapDialog($("#map-dialog"), { weightsFor: (layer) => unitInfo
 const hooks = {
   onHover: (target) => unitInfo.hover(target),
   onLeave: () => unitInfo.leave(),
-  onSelect: (target) => unitInfo.select(target),
+  onSelect: (target) => {
+    unitInfo.select(target);
+    // on a phone the Unit box is below the network (css/style.css): bring a tapped unit's details into view
+    if (PHONE.matches) $("#unit-card").scrollIntoView({ block: "nearest", behavior: "instant" });
+  },
 };
 const network = new NetworkView($("#network"), { ...hooks, announcer: $("#unit-said") });
 const overview = new OverviewView($("#overview"), {

@@ -190,8 +190,11 @@ export class NetworkView {
       slot.fixedHeight = this.labelFont ? Math.round(this.labelFont * BAR_LINES) : BAR_HEIGHT;
       slot.barBody.style.height = `${slot.fixedHeight}px`;
     }
-    // big labels: every row at least as tall as the tallest label
-    const minRow = this.labelFont ? Math.max(MIN_ROW, ...slots.map((slot) => slot.section.querySelector(".layer-label").scrollHeight)) : MIN_ROW;
+    // big labels: every row at least as tall as the tallest label; otherwise each row at least as
+    // tall as its own label, which wraps onto more lines in a narrow window (a phone)
+    const labelHeights = slots.map((slot) => slot.section.querySelector(".layer-label").scrollHeight);
+    const minRow = this.labelFont ? Math.max(MIN_ROW, ...labelHeights) : MIN_ROW;
+    slots.forEach((slot, i) => (slot.minRow = labelHeights[i]));
     const placed = fitLayout(slots, width, height - 2, { minRow });
     // the edge overlay is sized to what it covers (showEdges): one sized for a taller view would
     // keep the container scrolling after it shrinks
