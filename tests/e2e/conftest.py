@@ -60,6 +60,32 @@ def page(browser, live_server):
     assert not [e for e in errors if not getattr(opened, "expected_error", None) or opened.expected_error not in e], errors
 
 
+@pytest.fixture
+def open_app(browser, live_server):
+    """open_app(query="", width=1440, height=900, base=live_server, **context_options) -> a page on
+    `base/query` (query starts with "?"), its layers attached and its first answer drawn. Any
+    console error or uncaught exception in a page it opened fails the test."""
+    contexts = []
+    errors: list[str] = []
+
+    def opener(query: str = "", width: int = 1440, height: int = 900, base: str = live_server, **options):
+        context = browser.new_context(viewport={"width": width, "height": height}, **options)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{base}/{query}")
+        # attached, not visible: ?view=3d hides the 2D network, and may do so before its layers first show
+        page.wait_for_selector("[data-testid=layer]", state="attached")
+        page.wait_for_function("() => window.convnetVis.answers > 0", timeout=60_000)
+        return page
+
+    yield opener
+    for context in contexts:
+        context.close()
+    assert not errors, errors
+
+
 def blank_pad(page) -> None:
     """The page opens with an MNIST test digit on the pad; tests that draw their own start blank."""
     page.wait_for_function("() => window.convnetVis.answers > 0", timeout=30_000)

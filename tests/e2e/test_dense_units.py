@@ -16,29 +16,6 @@ pytestmark = pytest.mark.browser
 VIEWPORTS = [(1440, 900), (1920, 1080), (390, 844)]
 
 
-@pytest.fixture
-def open_page(browser, live_server):
-    """open_page(query, width, height) -> a page on /?query at that window size; console errors fail the test."""
-    contexts = []
-    errors: list[str] = []
-
-    def opener(query: str, width: int, height: int):
-        context = browser.new_context(viewport={"width": width, "height": height})
-        contexts.append(context)
-        page = context.new_page()
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{live_server}/?{query}")
-        page.wait_for_selector("[data-testid=layer]", state="attached")
-        page.wait_for_function("() => window.convnetVis.answers > 0", timeout=60_000)
-        return page
-
-    yield opener
-    for context in contexts:
-        context.close()
-    assert not errors, errors
-
-
 def dense_layers(client, model: str) -> list[dict]:
     detail = client.get(f"/api/models/{model}").json()
     return [layer for layer in detail["layers"] if layer["kind"] == "dense" and layer["class_name"] == "Dense"]
@@ -46,8 +23,8 @@ def dense_layers(client, model: str) -> list[dict]:
 
 @pytest.mark.parametrize("width,height", VIEWPORTS)
 @pytest.mark.parametrize("model", ["mnist-convnet", "mnist-lenet"])
-def test_every_dense_unit_is_big_enough_to_hover_and_hovering_names_it(open_page, client, model, width, height):
-    page = open_page(f"model={model}", width, height)
+def test_every_dense_unit_is_big_enough_to_hover_and_hovering_names_it(open_app, client, model, width, height):
+    page = open_app(f"?model={model}", width, height)
     for layer in dense_layers(client, model):
         name = layer["name"]
         if page.locator(f"[data-layer='{name}'] canvas").count() == 0:
@@ -76,8 +53,8 @@ def keras_flatten_positions(shape: tuple[int, int, int]) -> list[tuple[int, int,
 
 
 @pytest.mark.parametrize("model", ["mnist-convnet", "mnist-lenet"])
-def test_a_dense_unit_names_its_inputs_by_map_row_and_column_and_draws_its_strongest_edges(open_page, client, model):
-    page = open_page(f"model={model}", 1440, 900)
+def test_a_dense_unit_names_its_inputs_by_map_row_and_column_and_draws_its_strongest_edges(open_app, client, model):
+    page = open_app(f"?model={model}")
     detail = client.get(f"/api/models/{model}").json()
     by_name = {layer["name"]: layer for layer in detail["layers"]}
     first = next(layer for layer in dense_layers(client, model) if by_name[layer["inbound"][0]]["class_name"] == "Flatten")
@@ -109,8 +86,8 @@ def test_a_dense_unit_names_its_inputs_by_map_row_and_column_and_draws_its_stron
     assert page.get_attribute("[data-testid=edges]", "data-drawn") == page.get_attribute("[data-testid=edges]", "data-count")
 
 
-def test_the_3d_view_draws_a_dense_units_strongest_edges_too(open_page):
-    page = open_page("model=mnist-convnet&view=3d&unit=dense1:3", 1440, 900)
+def test_the_3d_view_draws_a_dense_units_strongest_edges_too(open_app):
+    page = open_app("?model=mnist-convnet&view=3d&unit=dense1:3")
     page.wait_for_function(
         "() => { const c = document.querySelector('#network-3d canvas'); return c && c.dataset.unit === 'dense1' && c.dataset.drawn === '24'; }", timeout=30_000
     )

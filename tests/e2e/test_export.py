@@ -4,6 +4,7 @@ one rect per unit drawn; file names say the model, the view and the unit."""
 
 from __future__ import annotations
 
+import functools
 import io
 import xml.etree.ElementTree as ElementTree
 
@@ -20,26 +21,9 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture
-def open_page(browser, live_server):
-    """open_page(query, width, height) -> a page on the app; console errors fail the test."""
-    contexts = []
-    errors: list[str] = []
-
-    def opener(query: str = "", width: int = 1440, height: int = 900):
-        context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{live_server}/{query}")
-        page.wait_for_selector("[data-testid=layer]", state="attached")
-        page.wait_for_function("() => window.convnetVis.answers > 0", timeout=60_000)
-        return page
-
-    yield opener
-    for context in contexts:
-        context.close()
-    assert not errors, errors
+def open_page(open_app):
+    """open_app with downloads accepted: every picture here is a download."""
+    return functools.partial(open_app, accept_downloads=True)
 
 
 def download(page, view: str) -> tuple[str, bytes]:

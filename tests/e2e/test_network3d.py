@@ -17,27 +17,16 @@ CANVAS = "#network-3d canvas"
 
 
 @pytest.fixture
-def open_3d(browser, live_server):
+def open_3d(open_app):
     """open_3d(query, width, height) -> a page on /?view=3d&query, its 3D canvas drawn; console
     errors fail the test."""
-    contexts = []
-    errors: list[str] = []
 
     def opener(query: str = "", width: int = 1440, height: int = 900):
-        context = browser.new_context(viewport={"width": width, "height": height})
-        contexts.append(context)
-        page = context.new_page()
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{live_server}/?view=3d&{query}")
-        page.wait_for_function("() => window.convnetVis && window.convnetVis.answers > 0", timeout=60_000)
+        page = open_app(f"?view=3d&{query}", width, height)
         page.wait_for_function(f"() => document.querySelector('{CANVAS}').width > 0 && !!window.__network3d")
         return page
 
-    yield opener
-    for context in contexts:
-        context.close()
-    assert not errors, errors
+    return opener
 
 
 def layer_names(client, model: str) -> list[str]:

@@ -20,36 +20,12 @@ pytestmark = pytest.mark.browser
 CONVNET_FAN_IN = {"conv1": 9, "pool1": 4, "conv2": 288, "pool2": 4, "conv3": 576, "flatten": 1, "dense1": 576, "output": 64}
 
 
-@pytest.fixture
-def open_page(browser, live_server):
-    """open_page(query) -> a 1440x900 page on the app; console errors fail the test."""
-    contexts = []
-    errors: list[str] = []
-
-    def opener(query: str = "", base: str = live_server):
-        context = browser.new_context(viewport={"width": 1440, "height": 900})
-        contexts.append(context)
-        page = context.new_page()
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{base}/{query}")
-        # attached, not visible: ?view=3d hides the 2D network, and may do so before its layers first show
-        page.wait_for_selector("[data-testid=layer]", state="attached")
-        page.wait_for_function("() => window.convnetVis.answers > 0", timeout=60_000)
-        return page
-
-    yield opener
-    for context in contexts:
-        context.close()
-    assert not errors, errors
-
-
 def edge_count(page) -> int:
     return int(page.get_attribute("[data-testid=edges]:visible", "data-count"))
 
 
-def test_the_seed_network_fits_a_1440x900_window_and_opens_with_a_test_digit(open_page, client):
-    page = open_page()
+def test_the_seed_network_fits_a_1440x900_window_and_opens_with_a_test_digit(open_app, client):
+    page = open_app()
     boxes = page.eval_on_selector_all(
         "[data-testid=layer], [data-testid=input-layer], [data-testid=layer] .bar",
         "nodes => nodes.map(n => { const r = n.getBoundingClientRect(); return [n.dataset.layer || n.dataset.index, r.left, r.top, r.right, r.bottom]; })",
@@ -71,8 +47,8 @@ def test_the_seed_network_fits_a_1440x900_window_and_opens_with_a_test_digit(ope
     page.wait_for_function("() => document.querySelector('[data-testid=prediction]').textContent.trim() === '1'")
 
 
-def test_hovering_draws_edges_to_every_unit_read_and_click_pins_it(open_page):
-    page = open_page()
+def test_hovering_draws_edges_to_every_unit_read_and_click_pins_it(open_app):
+    page = open_app()
     for layer, unit in [("conv2", (5, 5, 5)), ("dense1", (3,)), ("pool1", (2, 4, 4)), ("conv1", (0, 10, 10))]:
         page.mouse.move(*unit_point(page, layer, unit))
         page.wait_for_function(f"() => document.querySelector('[data-testid=edges]').dataset.unit === '{layer}'")
@@ -96,8 +72,8 @@ def test_hovering_draws_edges_to_every_unit_read_and_click_pins_it(open_page):
     assert edge_count(page) == 288
 
 
-def test_the_url_restores_the_page_state(open_page):
-    page = open_page("?model=mnist-lenet&scale=layer&unit=conv2:3,4,5&method=occlusion&class=7")
+def test_the_url_restores_the_page_state(open_app):
+    page = open_app("?model=mnist-lenet&scale=layer&unit=conv2:3,4,5&method=occlusion&class=7")
     page.wait_for_function("() => document.querySelector('[data-testid=info]').textContent.includes('the model computed')")
     assert page.input_value("#model") == "mnist-lenet"
     assert page.input_value("#scale") == "layer"
@@ -111,8 +87,8 @@ def test_the_url_restores_the_page_state(open_page):
     assert "scale=global" in query and "method=gradcam" in query and "unit=conv2:3,4,5" in query
 
 
-def test_the_3d_view_renders_webgl_and_hover_draws_edges(open_page):
-    page = open_page("?view=3d")
+def test_the_3d_view_renders_webgl_and_hover_draws_edges(open_app):
+    page = open_app("?view=3d")
     canvas = page.locator("#network-3d canvas")
     page.wait_for_function("() => document.querySelector('#network-3d canvas').width > 0")
     assert page.is_checked("[data-testid=view-3d]") and page.is_hidden("#network")
@@ -143,8 +119,8 @@ def test_the_3d_view_renders_webgl_and_hover_draws_edges(open_page):
     assert page.is_visible("#network") and "view=3d" not in page.url
 
 
-def test_the_camera_path_with_a_fake_camera(open_page):
-    page = open_page()
+def test_the_camera_path_with_a_fake_camera(open_app):
+    page = open_app()
     answers = page.evaluate("window.convnetVis.answers")
     page.click("[data-testid=camera]")
     page.wait_for_function("() => document.querySelector('#camera-video').videoWidth > 0", timeout=20_000)

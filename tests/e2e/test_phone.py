@@ -21,21 +21,14 @@ ROOM = """() => { const panel = document.querySelector('#lesson-mode');
 
 
 @pytest.fixture(params=[(m, l) for m in MODELS for l in LESSON], ids=lambda p: f"{p[0]}-{p[1].replace(' ', '-')}")
-def phone(request, browser, live_server):
+def phone(request, open_app):
     model_id, lesson = request.param
-    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, is_mobile=True, has_touch=True, device_scale_factor=2)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{live_server}/?model={model_id}{LESSON[lesson]}")
+    page = open_app(f"?model={model_id}{LESSON[lesson]}", WIDTH, HEIGHT, is_mobile=True, has_touch=True, device_scale_factor=2)
     page.wait_for_selector("[data-testid=layer]")
-    page.wait_for_function("() => window.convnetVis.answers > 0", timeout=60_000)
     if lesson == "lesson on":
         page.wait_for_function("() => document.querySelector('#lesson-mode').dataset.shown === '4'", timeout=60_000)
     page.model_id = model_id
-    yield page
-    context.close()
-    assert not errors, errors
+    return page
 
 
 def box(page, selector: str) -> dict:
