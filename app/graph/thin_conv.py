@@ -62,7 +62,7 @@ def is_grouped_depthwise(layer) -> bool:
 
 
 def has_thin(traced: TracedGraph) -> bool:
-    return any(is_thin(node.layer) or is_grouped_depthwise(node.layer) for node in traced.nodes.values())
+    return has_grouped_depthwise(traced) or any(is_thin(node.layer) for node in traced.nodes.values())
 
 
 def has_grouped_depthwise(traced: TracedGraph) -> bool:
