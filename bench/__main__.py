@@ -413,7 +413,7 @@ def bench_page(url: str, model_id: str, repeats: int, report: Report) -> None:
             page.wait_for_function("() => document.querySelector('#map-status').textContent.includes('t-SNE')", timeout=120_000)
             page.click("[data-testid=clear]")  # the page opens with a sample digit: draw on a blank pad
             page.wait_for_timeout(300)
-            page.evaluate("() => { window.convnetVis.latencies = []; window.convnetVis.frames = []; window.convnetVis.computes = []; performance.clearMeasures(); }")
+            page.evaluate("() => { window.convnetVis.latencies = []; window.convnetVis.frames = []; window.convnetVis.computes = []; window.convnetVis.stages = []; performance.clearMeasures(); }")
             rounds = max(1, repeats // 100)
             for _ in range(rounds):
                 for stroke in strokes:
@@ -425,6 +425,10 @@ def bench_page(url: str, model_id: str, repeats: int, report: Report) -> None:
             report.add(f"{label.split(',')[-1].strip()}: ... -> next animation frame", page.evaluate("window.convnetVis.frames"))
             if not query:
                 report.add("  page engine per drawing (worker: field + forward)", page.evaluate("window.convnetVis.computes"))
+                stages = page.evaluate("window.convnetVis.stages")
+                for name, start, end in (("to the worker (posted -> taken)", "posted", "began"), ("in the worker (taken -> answered)", "began", "sent"),
+                                         ("back to the page (answered -> taken)", "sent", "got")):
+                    report.add(f"  {name}", [stage[end] - stage[start] for stage in stages])
             measures = ("render",) if not query else ("round-trip", "decode", "render") if query == "&engine=server" else ()
             for measure in measures:
                 report.add(f"  page {measure} per answer{' (live)' if query else ''}", page.evaluate(f"performance.getEntriesByName('{measure}').map(e => e.duration)"))

@@ -69,7 +69,8 @@ export class ExplainPanel {
     this.input = input;
     const stale = (part) => this[part].childElementCount > 0 && this.madeFor[part] !== input;
     for (const part of ["result", "comparison"]) this[part].classList.toggle("stale", stale(part));
-    this.staleNote.hidden = !(stale("result") || stale("comparison"));
+    const hidden = !(stale("result") || stale("comparison"));
+    if (this.staleNote.hidden !== hidden) this.staleNote.hidden = hidden; // on every answer: no change, no style pass
   }
 
   // Restore a method and a class (from a link); unknown names are ignored.

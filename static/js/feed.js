@@ -11,9 +11,11 @@ import { PageEngine } from "./pageengine.js";
 // the view's canvases hold the answer, `frames` to the next animation frame after it (when the
 // compositor shows it).
 // `files`: from a file handed to the feed to its answer drawn (uploads, samples, the camera).
-// `computes`: the page engine's time per drawing (normalisation and forward pass, in its worker).
+// `computes`: the page engine's time per drawing (normalisation and forward pass, in its worker);
+// `stages`: each drawing's way through the worker, {posted, began, sent, got} in ms since the epoch
+// (posted to the worker, taken by it, answered, and the answer taken by the page).
 // `engine`: where drawings are computed ("browser" or "server"), and the weights' bytes.
-window.convnetVis = { latencies: [], frames: [], files: [], computes: [], answers: 0, engine: null };
+window.convnetVis = { latencies: [], frames: [], files: [], computes: [], stages: [], answers: 0, engine: null };
 const FRAME_MS = 16; // about one 60 Hz frame: drawings are sent at most this often
 
 export function decodeAnswer(answer) {
@@ -146,6 +148,7 @@ export class Feed {
   receiveFromPage(answer, engine) {
     if (engine !== this.engine) return; // an answer of the model shown before
     window.convnetVis.computes.push(answer.computeMs);
+    window.convnetVis.stages.push(answer.timing);
     this.receive({ seq: answer.seq, decoded: pageAnswer(answer, this.detail) });
   }
 

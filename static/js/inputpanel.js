@@ -119,7 +119,8 @@ export class InputPanel {
   }
 
   hint(text) {
-    $(".pad-hint").textContent = text;
+    const hint = $(".pad-hint");
+    if (hint.textContent !== text) hint.textContent = text; // on every pen move: a new text node means a layout
   }
 
   file(file, name = null) {

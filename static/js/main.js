@@ -27,6 +27,7 @@ const PHONE = matchMedia("(max-width: 700px)"); // the phone layout's width, as 
 
 function showError(message) {
   const banner = $("#status");
+  if (banner.textContent === message) return; // called on every pen move: no DOM change, no layout
   banner.textContent = message;
   banner.hidden = !message;
 }

@@ -37,6 +37,12 @@ export function element(tag, attributes = {}, children = []) {
   return node;
 }
 
+// Set a text only when it changes: a new text node lays the page out again, and answers come
+// 60 times a second while a student draws.
+export function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 export function describeLayer(layer) {
   const config = layer.config || {};
   const extra = [];
@@ -253,7 +259,7 @@ export class NetworkView {
           : () => layerRange;
         paintGrid(slot.image.data, slot.grid, data.values, channels, range);
         slot.context.putImageData(slot.image, 0, 0);
-        if (slot.top) slot.top.textContent = answer.top.slice(0, 5).map((t) => `${t.label} ${(t.probability * 100).toFixed(1)}%`).join(" · ");
+        if (slot.top) setText(slot.top, answer.top.slice(0, 5).map((t) => `${t.label} ${(t.probability * 100).toFixed(1)}%`).join(" · "));
       }
     }
   }
@@ -306,11 +312,14 @@ export class NetworkView {
     const best = probabilities.indexOf(Math.max(...probabilities));
     slot.bars.forEach((bar, index) => {
       const p = probabilities[index];
-      bar.fill.style.height = `${(p * 100).toFixed(1)}%`;
-      bar.value.textContent = `${(p * 100).toFixed(p >= 0.995 ? 0 : 1)}%`;
+      const height = `${(p * 100).toFixed(1)}%`;
+      if (bar.fill.style.height !== height) bar.fill.style.height = height;
+      const value = `${(p * 100).toFixed(p >= 0.995 ? 0 : 1)}%`;
+      setText(bar.value, value);
       bar.row.classList.toggle("best", index === best);
       // starts with the visible text (value, class), as WCAG 2.5.3 asks of a name
-      bar.row.setAttribute("aria-label", `${bar.value.textContent} ${bar.name}: class ${bar.name}${index === best ? ", the prediction" : ""}`);
+      const label = `${value} ${bar.name}: class ${bar.name}${index === best ? ", the prediction" : ""}`;
+      if (bar.row.getAttribute("aria-label") !== label) bar.row.setAttribute("aria-label", label);
     });
   }
 

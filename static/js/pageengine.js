@@ -49,7 +49,7 @@ export class PageEngine {
     this.next = null;
     worker.onmessage = ({ data }) => {
       this.busy = false;
-      if (data.type === "answer") onAnswer(data);
+      if (data.type === "answer") onAnswer({ ...data, timing: { posted: this.postedAt, ...data.timing, got: performance.timeOrigin + performance.now() } });
       else if (data.type === "server") onServer(data.seq);
       if (this.next) this.post(this.next);
     };
@@ -67,6 +67,7 @@ export class PageEngine {
     }
     this.next = null;
     this.busy = true;
+    this.postedAt = performance.timeOrigin + performance.now(); // the worker's clock has another origin
     this.worker.postMessage(message);
   }
 

@@ -1,6 +1,8 @@
 // "What the model sees": the exact model input, and the top prediction (for a digit model with no
 // ink in, a request for a drawing: a blank field's answer is the biases' guess, not a reading).
 
+import { setText } from "./network.js";
+
 export class PredictionView {
   constructor({ seen, label, detail }) {
     this.seen = seen;
@@ -39,12 +41,12 @@ export class PredictionView {
     const blank = this.digits && this.isBlank(input);
     this.label.parentElement.classList.toggle("blank", blank);
     if (blank) {
-      this.label.textContent = "?";
-      this.detailText.textContent = "Draw a digit on the pad (or use a picture) to see what the network reads.";
+      setText(this.label, "?");
+      setText(this.detailText, "Draw a digit on the pad (or use a picture) to see what the network reads.");
       return;
     }
     const [best, second] = answer.top;
-    this.label.textContent = `${best.label}`;
-    this.detailText.textContent = `${(best.probability * 100).toFixed(1)}%` + (second ? `, then ${second.label} (${(second.probability * 100).toFixed(1)}%)` : "");
+    setText(this.label, `${best.label}`);
+    setText(this.detailText, `${(best.probability * 100).toFixed(1)}%` + (second ? `, then ${second.label} (${(second.probability * 100).toFixed(1)}%)` : ""));
   }
 }

@@ -57,22 +57,60 @@ function convolve(layer, input, kernel, bias, from = 0, output = null) {
   return output;
 }
 
+// The kernel's weights for eight output channels at a time, in the order the loop below reads
+// them: block b, then ky, kx, input channel, then its eight outputs side by side. Packed once per
+// model, so the hot loop reads memory in order (Keras's [kh, kw, in, out] layout would have it
+// jump a whole row of output channels for every product).
+function packByEights(kernel, [kh, kw, inChannels, outChannels]) {
+  const blocks = Math.floor(outChannels / 8);
+  const packed = new Float32Array(blocks * kh * kw * inChannels * 8);
+  for (let b = 0, at = 0; b < blocks; b++) {
+    for (let tap = 0; tap < kh * kw; tap++) {
+      for (let c = 0; c < inChannels; c++) {
+        for (let j = 0; j < 8; j++, at++) packed[at] = kernel[(tap * inChannels + c) * outChannels + b * 8 + j];
+      }
+    }
+  }
+  return packed;
+}
+
+// Each input pixel's nonzero channels, in channel order: after a ReLU, and on a drawing's
+// background, most inputs are 0 and add nothing, so the hot loop visits only the others (and
+// never guesses at a branch). Written into `into`, kept between drawings.
+function nonzeros(input, into) {
+  const [height, width, channels] = input.shape;
+  const x = input.data;
+  for (let p = 0; p < height * width; p++) {
+    let n = p * channels;
+    for (let c = 0; c < channels; c++) {
+      const value = x[p * channels + c];
+      if (value === 0) continue;
+      into.channel[n] = c;
+      into.value[n] = value;
+      n++;
+    }
+    into.count[p] = n - p * channels;
+  }
+  return into;
+}
+
 // The same sums for an ungrouped convolution, eight output channels at a time kept in local
-// variables (registers) while the window is read: each product then costs a kernel read and an
-// add, where the loop above also reads and writes the sums array. This is the page's hot loop
-// (the course convnet's conv2 is 2.2 M of its 2.8 M multiply-adds); the remainder of the output
-// channels, when not a multiple of eight, takes the loop above.
-function convolveByEights(layer, input, kernel, bias) {
+// variables (registers) while the window's nonzero inputs are read: each product then costs one
+// weight read and an add. This is the page's hot loop (the course convnet's conv2 is 2.2 M of its
+// 2.8 M multiply-adds). Each sum adds the same products in the same order as the loop above, so
+// the two agree to the last bit; the remainder of the output channels, when not a multiple of
+// eight, takes the loop above.
+function convolveByEights(layer, input, packed, bias, scratch) {
   const [kh, kw, inChannels, outChannels] = layer.weightShapes.kernel;
   const { height, width, outHeight, outWidth, strideY, strideX, dilationY, dilationX, top, left } = geometry(layer, input, kh, kw);
   const output = zeros([outHeight, outWidth, outChannels]);
   const out = output.data;
-  const x = input.data;
-  const blocks = outChannels - (outChannels % 8);
-  for (let oy = 0; oy < outHeight; oy++) {
-    for (let ox = 0; ox < outWidth; ox++) {
-      const at = (oy * outWidth + ox) * outChannels;
-      for (let o = 0; o < blocks; o += 8) {
+  const { count, channel, value } = nonzeros(input, scratch);
+  const blocks = Math.floor(outChannels / 8);
+  for (let b = 0; b < blocks; b++) {
+    const o = b * 8; // this block's first output channel
+    for (let oy = 0; oy < outHeight; oy++) {
+      for (let ox = 0; ox < outWidth; ox++) {
         let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
         for (let ky = 0; ky < kh; ky++) {
           const iy = oy * strideY - top + ky * dilationY;
@@ -80,19 +118,19 @@ function convolveByEights(layer, input, kernel, bias) {
           for (let kx = 0; kx < kw; kx++) {
             const ix = ox * strideX - left + kx * dilationX;
             if (ix < 0 || ix >= width) continue;
-            const pixel = (iy * width + ix) * inChannels;
-            let row = (ky * kw + kx) * inChannels * outChannels + o;
-            for (let c = 0; c < inChannels; c++, row += outChannels) {
-              const v = x[pixel + c];
-              if (v === 0) continue; // after a ReLU, and on a drawing's background, most inputs add nothing
-              s0 += v * kernel[row];
-              s1 += v * kernel[row + 1];
-              s2 += v * kernel[row + 2];
-              s3 += v * kernel[row + 3];
-              s4 += v * kernel[row + 4];
-              s5 += v * kernel[row + 5];
-              s6 += v * kernel[row + 6];
-              s7 += v * kernel[row + 7];
+            const pixel = iy * width + ix;
+            const weightsOfTap = ((b * kh + ky) * kw + kx) * inChannels * 8;
+            for (let k = pixel * inChannels, end = k + count[pixel]; k < end; k++) {
+              const v = value[k];
+              const row = weightsOfTap + channel[k] * 8;
+              s0 += v * packed[row];
+              s1 += v * packed[row + 1];
+              s2 += v * packed[row + 2];
+              s3 += v * packed[row + 3];
+              s4 += v * packed[row + 4];
+              s5 += v * packed[row + 5];
+              s6 += v * packed[row + 6];
+              s7 += v * packed[row + 7];
             }
           }
         }
@@ -100,12 +138,13 @@ function convolveByEights(layer, input, kernel, bias) {
           s0 += bias[o]; s1 += bias[o + 1]; s2 += bias[o + 2]; s3 += bias[o + 3];
           s4 += bias[o + 4]; s5 += bias[o + 5]; s6 += bias[o + 6]; s7 += bias[o + 7];
         }
-        out[at + o] = s0; out[at + o + 1] = s1; out[at + o + 2] = s2; out[at + o + 3] = s3;
-        out[at + o + 4] = s4; out[at + o + 5] = s5; out[at + o + 6] = s6; out[at + o + 7] = s7;
+        const at = (oy * outWidth + ox) * outChannels + o;
+        out[at] = s0; out[at + 1] = s1; out[at + 2] = s2; out[at + 3] = s3;
+        out[at + 4] = s4; out[at + 5] = s5; out[at + 6] = s6; out[at + 7] = s7;
       }
     }
   }
-  if (blocks < outChannels) convolve(layer, input, kernel, bias, blocks, output);
+  if (blocks * 8 < outChannels) convolve(layer, input, layer.kernel, bias, blocks * 8, output);
   return output;
 }
 
@@ -161,8 +200,18 @@ function pointwise(input, kernel, bias, outChannels) {
 export function make(layer, weights) {
   const { activation } = layer.config;
   if (layer.class_name === "Conv2D") {
-    const sums = (layer.config.groups || 1) === 1 && layer.weightShapes.kernel[3] >= 8 ? convolveByEights : convolve;
-    return ([input]) => activate(sums(layer, input, weights.kernel, weights.bias), activation);
+    const shape = layer.weightShapes.kernel;
+    if ((layer.config.groups || 1) !== 1 || shape[3] < 8) return ([input]) => activate(convolve(layer, input, weights.kernel, weights.bias), activation);
+    const packed = packByEights(weights.kernel, shape);
+    const byEights = { ...layer, kernel: weights.kernel }; // the remainder's loop reads the kernel as Keras has it
+    let scratch = null; // the nonzero lists' room, made on the first drawing and kept
+    return ([input]) => {
+      const size = input.data.length;
+      if (!scratch || scratch.value.length !== size) {
+        scratch = { count: new Int32Array(size / input.shape[2]), channel: new Int32Array(size), value: new Float64Array(size) };
+      }
+      return activate(convolveByEights(byEights, input, packed, weights.bias, scratch), activation);
+    };
   }
   if (layer.class_name === "DepthwiseConv2D") return ([input]) => activate(depthwise(layer, input, weights.kernel, weights.bias), activation);
   // SeparableConv2D: the depthwise step without bias, then the pointwise step with it

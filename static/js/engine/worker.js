@@ -4,7 +4,9 @@
 //               {type: "drawing", seq, grey}           the pad's pixels ({shape, bytes}, as sent to the server)
 //               {type: "input", seq, input}            a model input (Float32Array), e.g. from the tests
 // Messages out: {type: "loaded"} or {type: "failed", error}
-//               {type: "answer", seq, input, layers: [{name, shape, values, min, max}], probabilities, computeMs}
+//               {type: "answer", seq, input, layers: [{name, shape, values, min, max}], probabilities, computeMs,
+//                timing: {began, sent}}                 when the worker took the drawing and answered
+//                                                      (ms since the epoch, as the page's own clock reads)
 //               {type: "server", seq}                  a drawing the page does not normalise (not a clean
 //                                                      pad): the server preprocesses it, as before
 
@@ -33,7 +35,7 @@ function answer(seq, input, start) {
   const computeMs = performance.now() - start;
   // layers that pass their input through share its buffer: hand each buffer over once
   const buffers = new Set([input.buffer, ...layers.map((layer) => layer.values.buffer)]);
-  self.postMessage({ type: "answer", seq, input: { shape: spec.input_shape, values: input }, layers, probabilities, computeMs }, [...buffers]);
+  self.postMessage({ type: "answer", seq, input: { shape: spec.input_shape, values: input }, layers, probabilities, computeMs, timing: { began: performance.timeOrigin + start, sent: performance.timeOrigin + performance.now() } }, [...buffers]);
 }
 
 // The field in [0, 1] -> the model's input range, in float32 as the server's preprocessing does.
