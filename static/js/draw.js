@@ -1,11 +1,27 @@
 // The drawing pad: white ink on black like MNIST, for mouse, pen and touch (pointer events),
 // smoothed with quadratic curves through the midpoints of successive pointer positions.
+//
+// Strokes go onto an ink canvas off the page, the drawing's pixels; the pad on the page shows it.
+// When the page's own engine answers the drawing (a few milliseconds), the owner shows the ink
+// with that answer (`showInk`), so the pen's ink and the network's response are painted in the
+// same frame, and the browser paints one frame per pen move instead of two, one of which would
+// hold up the answer. The ink waits at most INK_WAIT_MS for that; when no quick answer is
+// coming (`holdInk()` false: the server computes the view), it is shown at once.
+
+const RAW_MOVES = "onpointerrawupdate" in window;
+const INK_WAIT_MS = 17; // about one 60 Hz frame
 
 export class DrawingPad {
-  constructor(canvas, { onChange }) {
-    this.canvas = canvas;
-    this.context = canvas.getContext("2d", { willReadFrequently: true });
+  constructor(canvas, { onChange, holdInk = () => false }) {
+    this.view = canvas; // on the page
+    this.viewContext = canvas.getContext("2d");
+    this.canvas = document.createElement("canvas"); // the ink
+    this.canvas.width = canvas.width;
+    this.canvas.height = canvas.height;
+    this.context = this.canvas.getContext("2d", { willReadFrequently: true });
     this.onChange = onChange;
+    this.holdInk = holdInk;
+    this.inkTimer = 0;
     this.brush = 22; // in canvas pixels: a pen stroke on a 280 px pad, ~2 px of the 28 px digit
     this.erasing = false;
     this.points = [];
@@ -13,14 +29,33 @@ export class DrawingPad {
     this.clear(false);
 
     canvas.addEventListener("pointerdown", (event) => this.start(event));
-    canvas.addEventListener("pointermove", (event) => this.move(event));
+    // pointermove waits for the next animation frame; pointerrawupdate (Chromium, secure pages and
+    // localhost) comes as soon as the pen moves. With it the page's engine starts a drawing up to a
+    // frame sooner, and its answer is in before that frame is painted.
+    canvas.addEventListener(RAW_MOVES ? "pointerrawupdate" : "pointermove", (event) => this.move(event));
     for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
       canvas.addEventListener(type, () => this.end());
     }
   }
 
+  // The ink onto the pad on the page, if it changed since it was last shown.
+  showInk() {
+    clearTimeout(this.inkTimer);
+    this.inkTimer = 0;
+    if (!this.inkChanged) return;
+    this.inkChanged = false;
+    this.viewContext.drawImage(this.canvas, 0, 0);
+  }
+
+  // New ink: shown now, or with the answer to it (at most INK_WAIT_MS from now).
+  inkMoved() {
+    this.inkChanged = true;
+    if (!this.holdInk()) this.showInk();
+    else if (!this.inkTimer) this.inkTimer = setTimeout(() => this.showInk(), INK_WAIT_MS);
+  }
+
   position(event) {
-    const rect = this.canvas.getBoundingClientRect();
+    const rect = this.view.getBoundingClientRect();
     return {
       x: ((event.clientX - rect.left) * this.canvas.width) / rect.width,
       y: ((event.clientY - rect.top) * this.canvas.height) / rect.height,
@@ -41,13 +76,13 @@ export class DrawingPad {
 
   start(event) {
     event.preventDefault();
-    this.canvas.setPointerCapture(event.pointerId);
+    this.view.setPointerCapture(event.pointerId);
     this.begin(this.position(event));
   }
 
   move(event) {
     if (!this.points.length) return;
-    event.preventDefault();
+    if (event.cancelable) event.preventDefault();
     const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
     for (const each of events.length ? events : [event]) this.extend(this.position(each), false);
     this.changed();
@@ -85,6 +120,7 @@ export class DrawingPad {
 
   changed() {
     this.blank = false;
+    this.inkMoved();
     this.onChange();
   }
 
@@ -92,6 +128,8 @@ export class DrawingPad {
     this.context.fillStyle = "#000";
     this.context.fillRect(0, 0, this.canvas.width, this.canvas.height);
     this.blank = true;
+    this.inkChanged = true;
+    this.showInk(); // a button: at once
     if (notify) this.onChange();
   }
 

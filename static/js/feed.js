@@ -97,6 +97,11 @@ export class Feed {
     } else this.onStatus("http");
   }
 
+  // Whether drawings are answered by the page's engine (in a few ms), not the server.
+  computesInPage() {
+    return Boolean(this.engine);
+  }
+
   // A pen move: send the newest drawing at most once per animation frame. drawing: {rows(), grey()}.
   // The first change after a pause goes at once: a pointerdown is not aligned to frames as moves
   // are, and waiting for the next frame after an idle pad made each stroke's first answer the

@@ -16,11 +16,13 @@ const HINTS = {
 };
 
 export class InputPanel {
-  constructor({ onDrawing, onFile, onError }) {
+  // holdInk(): whether the pad's new ink should wait for the view's answer (draw.js)
+  constructor({ onDrawing, onFile, onError, holdInk }) {
     this.onDrawing = onDrawing; // the pad changed: {rows(), grey()} read it as JSON rows or bytes
     this.onFile = onFile; // a file (upload, drop, paste, camera, image sample)
     this.onError = onError;
     this.pad = new DrawingPad($("#pad"), {
+      holdInk,
       onChange: () => {
         this.fromFile = false; // the pad is the input again
         this.hint(HINTS.drawing);
@@ -116,6 +118,11 @@ export class InputPanel {
     context.drawImage(bitmap, margin, margin, canvas.width - 2 * margin, canvas.height - 2 * margin);
     this.pad.changed();
     this.hint(HINTS.sample);
+  }
+
+  // An answer is on screen: the ink it answers goes with it.
+  showInk() {
+    this.pad.showInk();
   }
 
   hint(text) {

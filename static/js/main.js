@@ -75,6 +75,7 @@ const panel = new InputPanel({
     feed.sendFile(file);
   },
   onError: showError,
+  holdInk: () => feed.computesInPage(), // its answer comes in a few ms: ink and view in one frame
 });
 const unitInfo = new UnitInfo($("#info"), { onError: showError, onSelect: (unit) => state.set({ unit }) });
 const dialog = new MapDialog($("#map-dialog"), { weightsFor: (layer) => unitInfo.weightsFor(layer), onError: showError });
@@ -124,6 +125,7 @@ function activeView() {
 function showAnswer(answer) {
   page.answer = answer;
   performance.mark("render-start");
+  panel.showInk();
   activeView().render(answer, state.get("scale"));
   prediction.render(answer);
   renderSteps($("#seen-steps"), answer.preprocessing); // an upload's digit preprocessing steps, if any
