@@ -196,6 +196,68 @@ def test_drawing_goes_on_with_the_server_stopped_and_catches_up(browser, graphs)
         server.stop()
 
 
+# What the pad on the page shows against its ink (the drawing the page computes from), both at
+# 56x56 as the page sends it: right after each pen move (a listener after the pad's own), and at
+# each animation frame, before it is painted.
+INK_SAMPLER = """() => {
+    const pad = document.querySelector("[data-testid=draw-canvas]");
+    const small = document.createElement("canvas");
+    small.width = small.height = 56;
+    const context = small.getContext("2d", { willReadFrequently: true });
+    const shown = () => {
+        context.imageSmoothingEnabled = true;
+        context.imageSmoothingQuality = "high";
+        context.drawImage(pad, 0, 0, 56, 56);
+        const data = context.getImageData(0, 0, 56, 56).data;
+        return Array.from({ length: 56 * 56 }, (_, i) => data[i * 4]).join();
+    };
+    const same = () => window.convnetVis.drawing ? shown() === Array.from(window.convnetVis.drawing.grey().bytes).join() : null;
+    window.inkSamples = { atMove: [], atFrame: [], same };
+    pad.addEventListener("onpointerrawupdate" in window ? "pointerrawupdate" : "pointermove", (event) => {
+        if (event.buttons) window.inkSamples.atMove.push(same());
+    });
+    const frame = () => { window.inkSamples.atFrame.push(same()); window.inkSamples.frame = requestAnimationFrame(frame); };
+    frame();
+}"""
+
+
+def longest_run(samples: list, value) -> int:
+    longest = run = 0
+    for sample in samples:
+        run = run + 1 if sample == value else 0
+        longest = max(longest, run)
+    return longest
+
+
+@pytest.mark.parametrize("engine", ["browser", "server"])
+def test_the_pads_ink_is_shown_with_the_views_answer_to_it(browser, live_server, engine):
+    """Computed in the page, a pen move's ink waits for the network's answer (a few ms) so both are
+    painted in one frame, never more than one 17 ms hold behind; computed on the server, the ink
+    is shown at once."""
+    query = "" if engine == "browser" else "&engine=server"
+    context, page = open_page(browser, f"{live_server}/?model=mnist-convnet{query}")
+    try:
+        page.wait_for_selector(f"[data-testid=computed-in][data-computed-in={'browser' if engine == 'browser' else 'live'}]")
+        page.click("[data-testid=clear]")
+        page.evaluate(INK_SAMPLER)
+        before = page.evaluate("window.convnetVis.answers")
+        draw(page, DIGITS["0"], pace=1 / 60)
+        wait_for_new_answer(page, before)
+        page.wait_for_timeout(200)
+        samples = page.evaluate("() => { cancelAnimationFrame(window.inkSamples.frame); return { atMove: window.inkSamples.atMove, atFrame: window.inkSamples.atFrame }; }")
+        moves, frames = samples["atMove"], [s for s in samples["atFrame"] if s is not None]
+        assert len(moves) >= 50 and len(frames) >= 20, (len(moves), len(frames))
+        assert page.evaluate("window.inkSamples.same()") is True  # the whole digit is on the pad
+        if engine == "browser":
+            assert moves.count(False) >= 0.9 * len(moves), moves  # held for the answer
+            assert longest_run(frames, False) <= 2, frames  # about a frame at most, never left behind
+        else:
+            assert all(moves), moves  # no quick answer to wait for: shown at once
+        assert not page.errors, page.errors
+    finally:
+        context.close()
+
+
 def test_a_model_the_page_cannot_run_is_live_through_the_server(browser):
     import keras
     from keras import layers as L

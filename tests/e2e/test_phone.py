@@ -114,10 +114,11 @@ def test_a_tapped_unit_shows_its_details_on_screen(phone):
     x, y = unit_point(phone, "conv1", (0, 10, 10))
     phone.touchscreen.tap(x, y)
     # the page state pins the tapped unit (a touch lands on whole css pixels, and conv1's cells are
-    # about 1.3 px on a phone, so the column may be its neighbour); the Unit box may show the
-    # canvas focus's first unit until issue 27 item 7
+    # about 1.3 px on a phone, so the column may be its neighbour), and the Unit box shows that unit
     phone.wait_for_function("() => /^conv1:0,(9|10|11),(9|10|11)$/.test(new URLSearchParams(location.search).get('unit'))")
     phone.wait_for_timeout(300)
+    pinned = phone.evaluate("new URLSearchParams(location.search).get('unit')")
+    assert phone.get_attribute("#info", "data-unit") == pinned
     info = box(phone, "#info")
     pad = box(phone, "#pad")
     room = phone.evaluate(ROOM)
