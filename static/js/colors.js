@@ -28,21 +28,32 @@ const diverging = table((t) => {
   return t < 0.5 ? [1 - u * 0.85, 1 - u * 0.6, 1] : [1, 1 - u * 0.75, 1 - u * 0.85];
 });
 
-// Paint `count` values (starting at `offset`, every `stride`) into RGBA `pixels`, scaled to [lo, hi].
-export function paint(pixels, values, offset, stride, count, lo, hi) {
+// The same tables as one 32-bit RGBA word per entry, in the byte order of the machine, so a cell
+// is painted with one write (ImageData's bytes are R, G, B, A in memory order).
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+function words(lut) {
+  const out = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    const [r, g, b] = [lut[i * 3], lut[i * 3 + 1], lut[i * 3 + 2]];
+    out[i] = LITTLE_ENDIAN ? ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0 : ((r << 24) | (g << 16) | (b << 8) | 255) >>> 0;
+  }
+  return out;
+}
+const sequentialWords = words(sequential);
+const divergingWords = words(diverging);
+
+// Paint `count` values (starting at `offset`, every `stride`) into RGBA `pixels`, scaled to [lo, hi],
+// from pixel `at` on. `pixels`: a Uint8ClampedArray (ImageData's), or its Uint32Array view.
+export function paint(pixels, values, offset, stride, count, lo, hi, at = 0) {
+  const cells = pixels instanceof Uint32Array ? pixels : new Uint32Array(pixels.buffer, pixels.byteOffset, pixels.length >> 2);
   const signed = lo < 0;
-  const lut = signed ? diverging : sequential;
+  const lut = signed ? divergingWords : sequentialWords;
   const bound = signed ? Math.max(-lo, hi) : hi - lo;
   const scale = bound > 1e-12 ? 255 / (signed ? 2 * bound : bound) : 0; // all-zero maps stay dark, no NaN
   const base = signed ? -bound : lo;
   for (let i = 0; i < count; i++) {
-    const value = values[offset + i * stride];
-    const index = Math.max(0, Math.min(255, Math.round((value - base) * scale))) * 3;
-    const p = i * 4;
-    pixels[p] = lut[index];
-    pixels[p + 1] = lut[index + 1];
-    pixels[p + 2] = lut[index + 2];
-    pixels[p + 3] = 255;
+    const x = (values[offset + i * stride] - base) * scale;
+    cells[at + i] = lut[x > 0 ? (x < 255 ? Math.round(x) : 255) : 0]; // Math.round(x) clamped to [0, 255]
   }
 }
 
@@ -64,14 +75,12 @@ export function paintGrid(pixels, grid, values, channels, range) {
     return;
   }
   const { h, w, columns, width } = grid;
+  const cells = new Uint32Array(pixels.buffer, pixels.byteOffset, pixels.length >> 2);
   for (let map = 0; map < grid.maps; map++) {
     const [lo, hi] = range(map);
     const left = (map % columns) * (w + 1);
     const top = Math.floor(map / columns) * (h + 1);
-    for (let y = 0; y < h; y++) {
-      const row = pixels.subarray(((top + y) * width + left) * 4, ((top + y) * width + left + w) * 4);
-      paint(row, values, y * w * channels + map, channels, w, lo, hi);
-    }
+    for (let y = 0; y < h; y++) paint(cells, values, y * w * channels + map, channels, w, lo, hi, (top + y) * width + left);
   }
 }
 
