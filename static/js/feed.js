@@ -73,6 +73,8 @@ export class Feed {
     if (this.engine) this.engine.close();
     this.live = null;
     this.engine = null;
+    this.blankAnswer = null; // the page engine's answer to a cleared pad, for this model
+    this.blankSeq = null;
     const params = new URL(location.href).searchParams;
     if (params.get("engine") !== "server" && !Object.keys(options).length) {
       try {
@@ -114,7 +116,18 @@ export class Feed {
     if (this.engine) {
       // the worker takes one drawing at a time and keeps only the newest waiting: no frame pacing
       this.seq += 1;
-      this.engine.draw(this.seq, drawing.grey());
+      const grey = drawing.grey();
+      if (grey.bytes.every((b) => b === 0)) {
+        // a cleared pad: its answer (the biases' guess) is the same every time, so after the first
+        // it is shown at once. (Sent to the worker, it would wait for the frame after the click:
+        // the browser paints a click's frame before it runs other work.)
+        if (this.blankAnswer) {
+          this.receive({ seq: this.seq, decoded: this.blankAnswer });
+          return;
+        }
+        this.blankSeq = this.seq;
+      }
+      this.engine.draw(this.seq, grey);
       return;
     }
     if (this.frameRequested) return;
@@ -154,7 +167,9 @@ export class Feed {
     if (engine !== this.engine) return; // an answer of the model shown before
     window.convnetVis.computes.push(answer.computeMs);
     window.convnetVis.stages.push(answer.timing);
-    this.receive({ seq: answer.seq, decoded: pageAnswer(answer, this.detail) });
+    const decoded = pageAnswer(answer, this.detail);
+    if (answer.seq === this.blankSeq) this.blankAnswer = decoded;
+    this.receive({ seq: answer.seq, decoded });
   }
 
   // Over plain HTTP, keep one request in flight and send only the newest drawing after it.

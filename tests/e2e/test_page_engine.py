@@ -258,6 +258,31 @@ def test_the_pads_ink_is_shown_with_the_views_answer_to_it(browser, live_server,
         context.close()
 
 
+def test_a_cleared_pad_is_answered_at_once_and_as_keras_answers_a_blank_field(browser, live_server, graphs):
+    """The first clear goes through the worker; after it the cleared pad's answer (the same every
+    time) is shown within the click, not after the frame the browser paints for it."""
+    context, page = open_page(browser, f"{live_server}/?model=mnist-convnet")
+    try:
+        page.wait_for_selector("[data-testid=computed-in][data-computed-in=browser]")
+        first = page.evaluate("window.convnetVis.answers")
+        page.click("[data-testid=clear]")
+        wait_for_new_answer(page, first)
+        draw_digit(page, "7")
+        within_click = page.evaluate("""() => {
+            const before = window.convnetVis.answers;
+            document.querySelector("[data-testid=clear]").click();
+            return window.convnetVis.answers - before;
+        }""")
+        assert within_click == 1
+        answer = page_answer(page)
+        assert not answer["input"].any()
+        assert_equals_keras(graphs["mnist-convnet"], answer)
+        assert page.inner_text("#prediction") == "?"
+        assert not page.errors, page.errors
+    finally:
+        context.close()
+
+
 def test_a_model_the_page_cannot_run_is_live_through_the_server(browser):
     import keras
     from keras import layers as L
