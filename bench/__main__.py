@@ -383,6 +383,12 @@ COLD_START = """() => {
 }"""
 
 
+def placed_on_map(page, wait: bool):
+    """Around an input change: wait for the page's pen-up request (its place on the map) to be
+    answered, or not at all."""
+    return page.expect_response(lambda r: "/embedding/place" in r.url, timeout=30_000) if wait else contextlib.nullcontext()
+
+
 def bench_page(url: str, model_id: str, repeats: int, report: Report) -> None:
     """Issues 6, 13 and 26: pen move to painted view, measured in the browser: computed in the page
     (its engine in a Web Worker) against the live channel and plain HTTP, in one run.
@@ -418,20 +424,17 @@ def bench_page(url: str, model_id: str, repeats: int, report: Report) -> None:
             page.wait_for_function("() => window.convnetVis.answers > 0")
             # steady state: the reference map (computed once per server process) is ready
             page.wait_for_function("() => document.querySelector('#map-status').textContent.includes('t-SNE')", timeout=120_000)
-            placing = page.expect_response(lambda r: "/embedding/place" in r.url, timeout=30_000) if after_pen_up else contextlib.nullcontext()
-            with placing:
+            with placed_on_map(page, after_pen_up):
                 page.click("[data-testid=clear]")  # the page opens with a sample digit: draw on a blank pad
             page.wait_for_timeout(300)
             page.evaluate("() => { window.convnetVis.latencies = []; window.convnetVis.frames = []; window.convnetVis.computes = []; window.convnetVis.stages = []; performance.clearMeasures(); }")
             rounds = max(1, repeats // 100)
             for _ in range(rounds):
                 for stroke in strokes:
-                    placed = page.expect_response(lambda r: "/embedding/place" in r.url, timeout=30_000) if after_pen_up else contextlib.nullcontext()
-                    with placed:
+                    with placed_on_map(page, after_pen_up):
                         draw(page, stroke, pace=1 / 60)  # a pen reports about 60 moves a second
                     page.wait_for_timeout(300)
-                    cleared = page.expect_response(lambda r: "/embedding/place" in r.url, timeout=30_000) if after_pen_up else contextlib.nullcontext()
-                    with cleared:  # the cleared pad is placed too
+                    with placed_on_map(page, after_pen_up):  # the cleared pad is placed too
                         page.click("[data-testid=clear]")
             page.wait_for_timeout(500)
             report.add(label, page.evaluate("window.convnetVis.latencies"))
