@@ -4,6 +4,7 @@
 
 import { api } from "./api.js";
 import { DrawingPad } from "./draw.js";
+import { setText } from "./network.js";
 import { SAMPLES } from "./samples.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -126,8 +127,7 @@ export class InputPanel {
   }
 
   hint(text) {
-    const hint = $(".pad-hint");
-    if (hint.textContent !== text) hint.textContent = text; // on every pen move: a new text node means a layout
+    setText($(".pad-hint"), text); // on every pen move
   }
 
   file(file, name = null) {

@@ -125,6 +125,8 @@ def _kind_models():
     x = L.Conv2D(6, 3, strides=2, activation="gelu", name="stride_gelu")(x)
     x = L.Conv2D(6, 3, dilation_rate=2, padding="same", groups=2, activation="swish", name="dilated_grouped_swish")(x)
     x = L.Conv2D(11, 2, padding="same", activation="relu", name="eights_and_three")(x)  # eight at a time, then the rest
+    x = L.Conv2D(9, 3, dilation_rate=2, padding="same", activation="relu", name="eights_dilated")(x)  # eight at a time: dilation
+    x = L.Conv2D(8, 3, strides=2, padding="same", name="eights_strided")(x)  # ... and strides
     x = L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", strides=2, activation="tanh", name="depthwise_tanh")(x)
     x = L.SeparableConv2D(5, 2, padding="same", activation="sigmoid", name="separable_sigmoid")(x)
     x = L.Conv2D(5, 1, activation="selu", name="pointwise_selu")(x)

@@ -100,7 +100,7 @@ function nonzeros(input, into) {
 // 2.8 M multiply-adds). Each sum adds the same products in the same order as the loop above, so
 // the two agree to the last bit; the remainder of the output channels, when not a multiple of
 // eight, takes the loop above.
-function convolveByEights(layer, input, packed, bias, scratch) {
+function convolveByEights(layer, input, { kernel, bias }, packed, scratch) {
   const [kh, kw, inChannels, outChannels] = layer.weightShapes.kernel;
   const { height, width, outHeight, outWidth, strideY, strideX, dilationY, dilationX, top, left } = geometry(layer, input, kh, kw);
   const output = zeros([outHeight, outWidth, outChannels]);
@@ -144,7 +144,7 @@ function convolveByEights(layer, input, packed, bias, scratch) {
       }
     }
   }
-  if (blocks * 8 < outChannels) convolve(layer, input, layer.kernel, bias, blocks * 8, output);
+  if (blocks * 8 < outChannels) convolve(layer, input, kernel, bias, blocks * 8, output);
   return output;
 }
 
@@ -203,14 +203,13 @@ export function make(layer, weights) {
     const shape = layer.weightShapes.kernel;
     if ((layer.config.groups || 1) !== 1 || shape[3] < 8) return ([input]) => activate(convolve(layer, input, weights.kernel, weights.bias), activation);
     const packed = packByEights(weights.kernel, shape);
-    const byEights = { ...layer, kernel: weights.kernel }; // the remainder's loop reads the kernel as Keras has it
     let scratch = null; // the nonzero lists' room, made on the first drawing and kept
     return ([input]) => {
       const size = input.data.length;
       if (!scratch || scratch.value.length !== size) {
         scratch = { count: new Int32Array(size / input.shape[2]), channel: new Int32Array(size), value: new Float64Array(size) };
       }
-      return activate(convolveByEights(byEights, input, packed, weights.bias, scratch), activation);
+      return activate(convolveByEights(layer, input, weights, packed, scratch), activation);
     };
   }
   if (layer.class_name === "DepthwiseConv2D") return ([input]) => activate(depthwise(layer, input, weights.kernel, weights.bias), activation);
