@@ -407,8 +407,8 @@ def bench_page(url: str, model_id: str, repeats: int, report: Report) -> None:
     # Each digit is drawn, then the page's pen-up request (the drawing's place on the map and its
     # nearest digits) is answered before the next digit starts, as a student looks at where the
     # digit landed. The server shares this machine's two cores with the browser here (in a class it
-    # is another machine), so with the next digit 300 ms after pen-up its pen-up work runs beside
-    # the next stroke's first moves: that pacing is measured too, for the page's own engine.
+    # is another machine), so with the next digit 300 ms after pen-up its pen-up work can run beside
+    # the next stroke's first moves; that older pacing is measured too, for the page's own engine.
     paths = (
         ("page: pen move -> view, computed in the page", "", True),
         ("page: pen move -> view, computed in the page, next digit 300 ms after pen-up", "", False),
